@@ -1,0 +1,1 @@
+"""Operating forgood: the ``forgood`` command line, the local stack's use, the demo."""

@@ -1,0 +1,242 @@
+"""The ``forgood`` command line (Typer). Every command reads settings once from the environment."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from forgood.errors import ForgoodError
+from forgood.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+stack_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local stack (broker + ClickHouse).")
+campaigns_app = typer.Typer(no_args_is_help=True, help="Validate and publish campaigns.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(campaigns_app, name="campaigns")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    return settings
+
+
+def _fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+# --- stack -------------------------------------------------------------------------------
+
+def _print_status(statuses) -> None:
+    from rich.table import Table
+
+    table = Table("service", "address", "pid", "running", "answering", "detail", "log")
+    for s in statuses:
+        table.add_row(s.name, s.address, str(s.pid or "—"), "yes" if s.running else "no",
+                      "yes" if s.answering else "no", s.detail, str(s.log or "—"))
+    console.print(table)
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start the broker and ClickHouse on loopback (idempotent); wait until both answer."""
+    import stack
+
+    try:
+        _print_status(stack.up(_settings()))
+    except ForgoodError as exc:
+        _fail(exc)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the local broker and ClickHouse (idempotent). The broker's data is lost."""
+    import stack
+
+    _print_status(stack.down(_settings()))
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show whether each local service runs and answers."""
+    import stack
+
+    statuses = stack.status(_settings())
+    _print_status(statuses)
+    if not all(s.answering for s in statuses):
+        raise typer.Exit(1)
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+@campaigns_app.command("apply")
+def campaigns_apply(file: Path = typer.Argument(..., exists=False, help="Campaigns YAML file.")) -> None:
+    """Validate FILE and publish its campaigns; publish nothing if any campaign is invalid."""
+    from forgood.campaigns import load_campaign_file
+    from forgood.topics import ensure_topics
+    from producers.campaigns import publish_campaigns
+
+    settings = _settings()
+    try:
+        campaigns = load_campaign_file(file)
+        ensure_topics(settings)
+        publish_campaigns(settings, campaigns)
+    except ForgoodError as exc:
+        _fail(exc)
+    console.print(f"published {len(campaigns)} campaign(s) to {settings.campaigns_topic}: "
+                  + ", ".join(c.id for c in campaigns))
+
+
+@campaigns_app.command("validate")
+def campaigns_validate(file: Path) -> None:
+    """Validate FILE only; print every problem found."""
+    from forgood.campaigns import load_campaign_file
+
+    try:
+        campaigns = load_campaign_file(file)
+    except ForgoodError as exc:
+        _fail(exc)
+    console.print(f"{file}: {len(campaigns)} valid campaign(s)")
+
+
+@campaigns_app.command("list")
+def campaigns_list() -> None:
+    """List the campaigns currently published on the campaigns topic."""
+    from rich.table import Table
+
+    from producers.campaigns import read_campaigns
+
+    settings = _settings()
+    table = Table("id", "name", "hashtags", "per video", "cap", "window")
+    for c in read_campaigns(settings).values():
+        table.add_row(c.id, c.name, " ".join("#" + t for t in c.hashtags), f"{c.donation_per_video} {c.currency}",
+                      "—" if c.donation_cap is None else f"{c.donation_cap}",
+                      f"{c.starts_at:%Y-%m-%d %H:%M} → {c.ends_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+# --- produce -----------------------------------------------------------------------------
+
+@app.command()
+def produce(
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Replay this JSON-lines file."),
+    simulate: bool = typer.Option(False, "--simulate", help="Generate traffic for the applied campaigns."),
+    rate: float = typer.Option(200.0, help="Events per second (with --simulate)."),
+    duration: float = typer.Option(60.0, help="Seconds to run (with --simulate; 0 = until Ctrl-C)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (with --simulate)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress line."),
+) -> None:
+    """Send video-created events: replay a file or simulate traffic."""
+    from forgood.topics import ensure_topics
+
+    settings = _settings()
+    if bool(from_file) == simulate:
+        _fail(ValueError("give exactly one of --from FILE or --simulate"))
+    try:
+        ensure_topics(settings)
+        if from_file:
+            from producers.replay import replay_file
+
+            if not from_file.is_file():
+                _fail(FileNotFoundError(f"no such file: {from_file}"))
+            report = replay_file(settings, from_file, show_progress=not quiet)
+        else:
+            from producers.campaigns import read_campaigns
+            from producers.simulate import simulate as run_simulation
+
+            campaigns = list(read_campaigns(settings).values())
+            if not campaigns:
+                _fail(ValueError("no campaigns applied yet: run `forgood campaigns apply FILE` first"))
+            report = run_simulation(settings, campaigns, rate=rate, duration=duration, seed=seed,
+                                    show_progress=not quiet)
+    except ForgoodError as exc:
+        _fail(exc)
+    console.print(f"sent {report.sent:,} events to {settings.video_topic} "
+                  f"({report.duplicates:,} re-deliveries), all acknowledged")
+
+
+# --- run ---------------------------------------------------------------------------------
+
+@app.command()
+def worker() -> None:
+    """Run the Faust stream worker in the foreground (until SIGINT/SIGTERM)."""
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def sink() -> None:
+    """Run the ClickHouse sink in the foreground (until SIGINT/SIGTERM)."""
+    from sinks.runner import run_sink
+
+    run_sink(_settings())
+
+
+@app.command()
+def run() -> None:
+    """Run the stream worker and the sink until Ctrl-C / SIGTERM, then stop both cleanly."""
+    from control.processes import first_exited, spawn, stop_all
+
+    _settings()
+    children = [spawn("worker", ["worker"]), spawn("sink", ["sink"])]
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stopping:
+        dead = first_exited(children)
+        if dead:
+            err.print(f"[bold red]{dead.name} exited with code {dead.process.returncode}; stopping[/]")
+            stop_all(children)
+            raise typer.Exit(1)
+        time.sleep(0.2)
+    stop_all(children)
+    console.print("stopped cleanly")
+
+
+@app.command()
+def totals() -> None:
+    """Print the current campaign totals from ClickHouse."""
+    from control.readback import fetch_totals, totals_table
+    from producers.campaigns import read_campaigns
+    from sinks.clickhouse import connect
+
+    settings = _settings()
+    console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings)))
+
+
+@app.command()
+def demo(
+    rate: float = typer.Option(300.0, help="Simulated events per second."),
+    duration: float = typer.Option(0.0, help="Stop after this many seconds (0 = until Ctrl-C)."),
+    campaigns_file: Optional[Path] = typer.Option(None, "--campaigns", help="Campaigns file to apply."),
+) -> None:
+    """The main job: start the stack, apply campaigns, run the pipeline and the simulator,
+    and show live campaign counters read back from ClickHouse."""
+    from control.demo import run_demo
+
+    settings = _settings()
+    try:
+        sys.exit(run_demo(settings, rate=rate, duration=duration, campaigns_file=campaigns_file))
+    except ForgoodError as exc:
+        _fail(exc)

@@ -1,0 +1,76 @@
+"""``forgood demo``: the whole pipeline on the local stack with a live counter table.
+
+Starts the stack (idempotent), creates topics, applies the campaigns file, starts the stream
+worker, the sink and the traffic simulator as child processes (their logs go to
+``<state_dir>/logs``), and redraws a table of counters read from ClickHouse every second
+until Ctrl-C or ``duration``. Then stops the children cleanly; the stack stays up
+(``forgood stack down`` stops it).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from control.processes import first_exited, spawn, stop_all
+from control.readback import fetch_totals, totals_table
+from forgood.campaigns import load_campaign_file
+from forgood.settings import Settings
+from forgood.topics import ensure_topics
+from producers.campaigns import publish_campaigns
+from sinks.clickhouse import connect
+import stack
+
+
+def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file: Path | None) -> int:
+    """Run the demo; blocks until Ctrl-C/SIGTERM or ``duration`` s. Returns an exit code."""
+    console = Console()
+    console.print("[bold]forgood demo[/] — starting the local stack …")
+    stack.up(settings)
+    ensure_topics(settings)
+    campaigns = load_campaign_file(campaigns_file or settings.campaigns_file)
+    publish_campaigns(settings, campaigns)
+    console.print(f"applied {len(campaigns)} campaigns; starting worker, sink and simulator …")
+    logs = settings.state_dir / "logs"
+    children = [
+        spawn("worker", ["worker"], logs / "worker.log"),
+        spawn("sink", ["sink"], logs / "sink.log"),
+        spawn("simulator", ["produce", "--simulate", "--rate", str(rate), "--duration", "0", "--quiet"],
+              logs / "simulator.log"),
+    ]
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    by_id = {c.id: c for c in campaigns}
+    client = connect(settings)
+    started = time.monotonic()
+    code = 0
+    try:
+        with Live(console=console, refresh_per_second=2) as live:
+            while not stopping and (duration <= 0 or time.monotonic() - started < duration):
+                dead = first_exited(children)
+                if dead:
+                    console.print(f"[bold red]{dead.name} exited ({dead.process.returncode}); see {logs}/{dead.name}.log")
+                    code = 1
+                    break
+                try:
+                    table = totals_table(by_id, fetch_totals(client, settings))
+                    note = Text(f"{time.monotonic() - started:,.0f}s — logs in {logs} — Ctrl-C to stop", style="dim")
+                    live.update(Group(table, note))
+                except Exception as exc:  # ClickHouse still starting or tables not yet created
+                    live.update(Text(f"waiting for ClickHouse tables … ({exc.__class__.__name__})"))
+                time.sleep(1.0)
+    finally:
+        console.print("stopping worker, sink and simulator …")
+        stop_all(children)
+    return code

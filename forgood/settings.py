@@ -1,0 +1,105 @@
+"""Settings: one frozen, typed object read once from the environment.
+
+Every process (producer, stream worker, sink, CLI) calls :func:`get_settings` and never
+reads ``os.environ`` itself. Variables are prefixed ``FORGOOD_``; the README lists them all.
+An invalid value raises :class:`pydantic.ValidationError` at start-up, naming the variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClickHouseTarget:
+    """The parts of ``FORGOOD_CLICKHOUSE_URL``: host, port, user, password, database."""
+
+    __slots__ = ("host", "port", "user", "password", "database", "secure")
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("clickhouse", "clickhouses"):
+            raise ValueError(f"ClickHouse URL must start with clickhouse:// (got {url!r})")
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 9000
+        self.user = parsed.username or "default"
+        self.password = parsed.password or ""
+        self.database = (parsed.path or "/").strip("/") or "forgood"
+        self.secure = parsed.scheme == "clickhouses"
+        if not self.database.replace("_", "").isalnum():
+            raise ValueError(f"database name must be [A-Za-z0-9_]+ (got {self.database!r})")
+
+
+class Settings(BaseSettings):
+    """All of forgood's settings; immutable once read."""
+
+    model_config = SettingsConfigDict(env_prefix="FORGOOD_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    clickhouse_url: str = Field(
+        "clickhouse://127.0.0.1:9000/forgood",
+        description="ClickHouse native-protocol URL; the path names the database.",
+    )
+    clickhouse_http_port: int = Field(8123, description="HTTP port of the local ClickHouse (`forgood stack`).")
+    topic_prefix: str = Field("", description="Prefix for every internal topic (not for video-created).")
+    video_topic: str = Field("video-created", description="Source topic of video-created events.")
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic forgood creates.")
+    app_id: str = Field("forgood", description="Faust application id (consumer group, changelog names).")
+    state_dir: Path = Field(Path(".forgood"), description="Local state: stack data, logs, worker tables.")
+    campaigns_file: Path = Field(
+        Path("campaigns.example.yaml"), description="Campaign file the demo applies."
+    )
+    worker_metrics_port: int = Field(9464, description="Prometheus /metrics port of the stream worker.")
+    sink_metrics_port: int = Field(9465, description="Prometheus /metrics port of the ClickHouse sink.")
+    producer_metrics_port: int = Field(0, description="Prometheus port of `forgood produce` (0 = off).")
+    batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
+    batch_window_s: float = Field(0.2, gt=0, description="Longest wait to fill a worker batch, seconds.")
+    sink_batch_rows: int = Field(5000, ge=1, description="Most rows the sink puts in one INSERT.")
+    sink_flush_s: float = Field(0.5, gt=0, description="Longest time the sink holds rows before writing.")
+    max_future_skew_s: int = Field(300, ge=0, description="Events dated later than now + this are rejected.")
+    session_timeout_s: float = Field(10.0, gt=0, description="Kafka consumer-group session timeout.")
+    log_level: str = Field("INFO", description="Log level of every process.")
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _valid_clickhouse_url(cls, value: str) -> str:
+        ClickHouseTarget(value)
+        return value
+
+    @property
+    def clickhouse(self) -> ClickHouseTarget:
+        return ClickHouseTarget(self.clickhouse_url)
+
+    def topic(self, name: str) -> str:
+        """Full name of an internal topic (campaigns, repartition, aggregates, changelogs)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def campaigns_topic(self) -> str:
+        return self.topic("forgood-campaigns")
+
+    @property
+    def campaign_videos_topic(self) -> str:
+        return self.topic("forgood-campaign-videos")
+
+    @property
+    def totals_topic(self) -> str:
+        return self.topic("forgood-campaign-totals")
+
+    @property
+    def minutes_topic(self) -> str:
+        return self.topic("forgood-campaign-minutes")
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.video_topic}.dlq"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process and return the same frozen object after."""
+    return Settings()

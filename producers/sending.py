@@ -1,0 +1,58 @@
+"""Sending raw event bytes with delivery accounting and a progress line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from kafka import KafkaProducer
+
+from forgood.errors import ProducerError
+
+
+@dataclass
+class SendReport:
+    """What a producer run did: records handed to Kafka, acknowledged, failed."""
+
+    sent: int = 0
+    acked: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def _ok(self, _metadata) -> None:
+        self.acked += 1
+
+    def _err(self, exc: BaseException) -> None:
+        self.failed += 1
+        if len(self.errors) < 5:
+            self.errors.append(repr(exc))
+
+
+def key_of(raw: bytes) -> bytes | None:
+    """The Kafka key of an event: its ``video_id`` if readable, else None (still sent)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    video_id = value.get("video_id") if isinstance(value, dict) else None
+    return video_id.encode() if isinstance(video_id, str) else None
+
+
+def send_raw(producer: KafkaProducer, topic: str, raw: bytes, report: SendReport) -> None:
+    """Hand one event to the producer (never blocks for long; the producer batches)."""
+    future = producer.send(topic, key=key_of(raw), value=raw)
+    future.add_callback(report._ok).add_errback(report._err)
+    report.sent += 1
+
+
+def finish(producer: KafkaProducer, report: SendReport) -> SendReport:
+    """Flush and close; raise :class:`ProducerError` if any record was not acknowledged."""
+    producer.flush(timeout=60)
+    producer.close(timeout=10)
+    if report.failed or report.acked != report.sent:
+        raise ProducerError(
+            f"{report.sent - report.acked} of {report.sent} events were not acknowledged: "
+            + "; ".join(report.errors)
+        )
+    return report

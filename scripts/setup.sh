@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Set up this checkout on Debian (run as root, or as a user with sudo):
+#   1. Debian packages: clickhouse-server + clickhouse-client (and python3 / python3-venv if
+#      missing) -- apt-get update runs only when something must be installed;
+#   2. .venv with Python >= 3.11;
+#   3. `pip install -e '.[test]'` into .venv, skipped while pyproject.toml is unchanged.
+# Idempotent: a re-run prints one line per step and changes nothing.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=.venv
+STAMP="$VENV/.forgood-pyproject.sha256"
+LOG="$(mktemp -t forgood-setup.XXXXXX)"
+trap 'rm -f "$LOG"' EXIT
+
+step() { printf 'setup: %s\n' "$*"; }
+
+# Run a noisy command; show its output only if it fails.
+quietly() {
+    if ! "$@" >"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        step "FAILED: $*" >&2
+        exit 1
+    fi
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        step "need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+clickhouse_server() {
+    command -v clickhouse-server 2>/dev/null && return 0
+    for path in /usr/sbin/clickhouse-server /usr/bin/clickhouse-server; do
+        [ -x "$path" ] && { echo "$path"; return 0; }
+    done
+    return 1
+}
+
+# A Python >= 3.11 that can create virtual environments (Debian needs python3-venv for that).
+find_python() {
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# 1. Debian packages
+packages=()
+clickhouse_server >/dev/null || packages+=(clickhouse-server clickhouse-client)
+find_python >/dev/null || packages+=(python3 python3-venv)
+if [ ${#packages[@]} -eq 0 ]; then
+    step "Debian packages: clickhouse-server ($(clickhouse_server)) and Python present"
+else
+    step "Debian packages: installing ${packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    quietly as_root apt-get update -q
+    # In containers policy-rc.d denies starting services ("invoke-rc.d: policy-rc.d denied
+    # execution of start"); that is fine: `forgood stack up` runs its own ClickHouse.
+    quietly as_root apt-get install -y -q --no-install-recommends "${packages[@]}"
+    if [[ " ${packages[*]} " == *" clickhouse-server "* ]] && command -v systemctl >/dev/null 2>&1 \
+        && systemctl is-active --quiet clickhouse-server 2>/dev/null; then
+        # The system service would hold ports 9000/8123/9009 that the local stack uses.
+        quietly as_root systemctl disable --now clickhouse-server
+        step "Debian packages: stopped and disabled the system clickhouse-server service"
+    fi
+fi
+
+# 2. Virtual environment
+PYTHON="$(find_python)" || { step "no Python >= 3.11 with venv found" >&2; exit 1; }
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    step "$VENV: present ($("$VENV/bin/python" --version))"
+else
+    rm -rf "$VENV"
+    quietly "$PYTHON" -m venv "$VENV"
+    step "$VENV: created with $("$VENV/bin/python" --version) from $PYTHON"
+fi
+
+# 3. forgood itself, editable, with the test extras
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+have="$(cat "$STAMP" 2>/dev/null || true)"
+if [ "$want" = "$have" ] && "$VENV/bin/python" -m pip show -q forgood >/dev/null 2>&1; then
+    step "forgood: installed in $VENV (pyproject.toml unchanged)"
+else
+    quietly "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$want" >"$STAMP"
+    step "forgood: installed in $VENV with pip install -e '.[test]'"
+fi

@@ -1,0 +1,1 @@
+"""The ClickHouse sink: writes versioned aggregate rows in batches, idempotently."""

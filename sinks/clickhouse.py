@@ -1,0 +1,162 @@
+"""The ClickHouse sink: ``add`` rows, ``write`` a batch, ``flush`` = write until empty.
+
+The runner calls :meth:`ClickHouseSink.add` for every aggregate record it consumes and
+:meth:`ClickHouseSink.flush` when the batch is full or old enough, and commits Kafka offsets
+only after ``flush`` returned: ClickHouse has then accepted every row. ``flush`` retries a
+failing INSERT with exponential backoff (logging each retry) for as long as ClickHouse is
+unreachable, so an outage delays rows but never drops them. Within one batch only the
+highest version per key is kept; across batches the ReplacingMergeTree/argMax views make
+repeated or out-of-order rows harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as ClickHouseError
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, wait_exponential
+
+from forgood.errors import SinkUnavailable
+from forgood.records import CampaignMinute, CampaignTotal
+from forgood.settings import Settings
+from sinks import metrics
+from sinks.schema import migrate
+
+log = logging.getLogger(__name__)
+
+TOTALS_COLUMNS = "campaign_id, videos, creators, donation_minor, currency, updated_at, version"
+MINUTES_COLUMNS = "campaign_id, minute, videos, donation_minor, version"
+
+
+def connect(settings: Settings) -> Client:
+    """A clickhouse-driver client for the configured server (connects lazily)."""
+    target = settings.clickhouse
+    return Client(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=target.password,
+        secure=target.secure,
+        connect_timeout=5,
+        send_receive_timeout=30,
+        settings={"insert_block_size": 100_000},
+    )
+
+
+def _utc(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+class ClickHouseSink:
+    """Buffers aggregate rows and writes them to ClickHouse in columnar INSERTs."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self.database = settings.clickhouse.database
+        self.client = client or connect(settings)
+        self._totals: dict[str, CampaignTotal] = {}
+        self._minutes: dict[tuple[str, int], CampaignMinute] = {}
+        self._first_added: float | None = None
+
+    def start(self) -> None:
+        """Create or migrate the schema, retrying while ClickHouse is unreachable."""
+        self._retrying(lambda: migrate(self.client, self.database), "migrate schema")
+
+    def add(self, record: CampaignTotal | CampaignMinute) -> None:
+        """Buffer one row, keeping only the newest version per key. Never blocks."""
+        if self._first_added is None:
+            self._first_added = time.monotonic()
+        if isinstance(record, CampaignTotal):
+            old = self._totals.get(record.campaign_id)
+            if old is None or record.version >= old.version:
+                self._totals[record.campaign_id] = record
+        else:
+            key = (record.campaign_id, record.minute)
+            old = self._minutes.get(key)
+            if old is None or record.version >= old.version:
+                self._minutes[key] = record
+
+    @property
+    def buffered(self) -> int:
+        return len(self._totals) + len(self._minutes)
+
+    def due(self) -> bool:
+        """True when the buffer is full or its oldest row has waited ``sink_flush_s``."""
+        if not self.buffered:
+            return False
+        if self.buffered >= self.settings.sink_batch_rows:
+            return True
+        return time.monotonic() - (self._first_added or 0) >= self.settings.sink_flush_s
+
+    def write(self) -> int:
+        """INSERT the buffered rows once; raise :class:`SinkUnavailable` on failure.
+
+        On failure the buffer is kept intact, so calling ``write`` again writes the same rows.
+        """
+        rows = self.buffered
+        if not rows:
+            return 0
+        started = time.perf_counter()
+        try:
+            if self._totals:
+                t = list(self._totals.values())
+                self.client.execute(
+                    f"INSERT INTO {self.database}.campaign_totals_versions ({TOTALS_COLUMNS}) VALUES",
+                    [
+                        [r.campaign_id for r in t],
+                        [r.videos for r in t],
+                        [r.creators for r in t],
+                        [r.donation_minor for r in t],
+                        [r.currency for r in t],
+                        [_utc(r.updated_at) for r in t],
+                        [r.version for r in t],
+                    ],
+                    columnar=True,
+                )
+                self._totals.clear()
+            if self._minutes:
+                m = list(self._minutes.values())
+                self.client.execute(
+                    f"INSERT INTO {self.database}.campaign_minutes_versions ({MINUTES_COLUMNS}) VALUES",
+                    [
+                        [r.campaign_id for r in m],
+                        [_utc(r.minute) for r in m],
+                        [r.videos for r in m],
+                        [r.donation_minor for r in m],
+                        [r.version for r in m],
+                    ],
+                    columnar=True,
+                )
+                self._minutes.clear()
+        except (ClickHouseError, OSError, EOFError) as exc:
+            self.client.disconnect()
+            metrics.SINK_FAILURES.inc()
+            raise SinkUnavailable(f"ClickHouse refused a batch of {rows} rows: {exc}") from exc
+        metrics.SINK_BATCH_ROWS.observe(rows)
+        metrics.SINK_WRITE_SECONDS.observe(time.perf_counter() - started)
+        self._first_added = None
+        return rows
+
+    def flush(self) -> int:
+        """Write everything buffered, retrying with backoff until ClickHouse accepts it.
+
+        Blocks for as long as ClickHouse is down (each retry is logged); returns the rows
+        written. Only after it returns may the caller commit the offsets of those rows.
+        """
+        return self._retrying(self.write, "write batch")
+
+    def _retrying(self, call, what: str):
+        for attempt in Retrying(
+            retry=retry_if_exception_type((SinkUnavailable, ClickHouseError, OSError, EOFError)),
+            wait=wait_exponential(multiplier=0.2, max=10),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    metrics.SINK_RETRIES.inc()
+                return call()
+        raise AssertionError("unreachable")

@@ -1,0 +1,14 @@
+"""Prometheus metrics of the ClickHouse sink (served on ``FORGOOD_SINK_METRICS_PORT``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+SINK_RECORDS = Counter("forgood_sink_records_total", "Aggregate records consumed by the sink.", ["kind"])
+SINK_BAD_RECORDS = Counter("forgood_sink_bad_records_total", "Aggregate records that could not be decoded.")
+SINK_BATCH_ROWS = Histogram(
+    "forgood_sink_batch_rows", "Rows per ClickHouse write.", buckets=(1, 10, 100, 1000, 5000, 20000, 100000)
+)
+SINK_WRITE_SECONDS = Histogram("forgood_sink_write_seconds", "Time to write one batch to ClickHouse.")
+SINK_RETRIES = Counter("forgood_sink_retries_total", "Retried ClickHouse writes.")
+SINK_FAILURES = Counter("forgood_sink_failures_total", "Failed ClickHouse writes (each is retried).")

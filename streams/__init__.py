@@ -1,0 +1,1 @@
+"""The Faust stream worker: validates events, matches campaigns, keeps exact tallies."""

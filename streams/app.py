@@ -1,0 +1,225 @@
+"""The Faust application: two agents, two tables, a campaign registry and a republish timer.
+
+Data flow (all topics created up front, see :func:`changelog_topics`):
+
+1. ``match_videos`` reads ``video-created`` (keyed by video) in batches, validates each
+   event (bad ones go to the dead-letter topic with their original bytes), matches it
+   against the campaigns, and forwards one :class:`~forgood.records.CampaignVideo` per
+   matching campaign to ``forgood-campaign-videos``, **keyed by campaign**: every campaign
+   then has exactly one owner (one partition, one worker), which makes caps exact.
+2. ``count_videos`` reads those in batches and records each in the ``seen`` / ``creators``
+   tables (idempotent set inserts, see :mod:`streams.tally`), then publishes the touched
+   campaigns' totals and changed minutes as absolute, versioned rows for the sink.
+
+Delivery is at-least-once: Faust flushes table changelogs and forwarded records before it
+commits source offsets, and every step is idempotent, so a redelivered or re-processed event
+changes nothing. Faust's ``exactly_once`` guarantee is deliberately not used (see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP
+from kafka.partitioner.default import murmur2
+
+from forgood.errors import InvalidEvent
+from forgood.events import parse_video_created
+from forgood.records import CampaignVideo
+from forgood.settings import Settings
+from forgood.topics import TopicSpec
+from streams import metrics
+from streams.registry import CampaignRegistry
+from streams.tally import TallyBook
+
+log = logging.getLogger(__name__)
+
+TABLES = ("seen", "creators")
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+def changelog_topics(settings: Settings) -> list[TopicSpec]:
+    """The tables' changelog topics, named as Faust names them, to be created up front."""
+    return [
+        TopicSpec(f"{settings.app_id}-{name}-changelog", settings.partitions, compacted=True)
+        for name in TABLES
+    ]
+
+
+def owner_partition(campaign_id: str, partitions: int) -> int:
+    """Partition of ``forgood-campaign-videos`` that holds a campaign (Kafka's default partitioner)."""
+    return (murmur2(campaign_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _enter_event(event: faust.EventT) -> None:
+    """Make ``event`` Faust's current event, so table writes go to *its* changelog partition.
+
+    ``stream.take_events`` hands over a batch that may span partitions; Faust's tables pick
+    the changelog partition from the current event, which would otherwise be the batch's last.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+@dataclass
+class Pipeline:
+    """The app and the parts tests and the worker need to reach."""
+
+    app: faust.App
+    registry: CampaignRegistry
+    book: TallyBook
+    settings: Settings
+
+
+def build_app(settings: Settings) -> Pipeline:
+    """Create the Faust app for ``settings``. Nothing connects until the worker starts it."""
+    n = settings.partitions
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        datadir=str((settings.state_dir / "worker").resolve()),
+        topic_partitions=n,
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_commit_interval=1.0,
+        # One record per produce batch: tansu's ListOffsets reports the first offset of the
+        # last batch, which made table recovery stop short (shared/LOCAL-BROKER.md).
+        producer_max_batch_size=1,
+        producer_acks=-1,
+    )
+    registry = CampaignRegistry(settings)
+    book = TallyBook()
+
+    videos = app.topic(settings.video_topic, partitions=n, **RAW)
+    campaign_videos = app.topic(settings.campaign_videos_topic, partitions=n, **RAW)
+    totals = app.topic(settings.totals_topic, partitions=n, **RAW)
+    minutes = app.topic(settings.minutes_topic, partitions=n, **RAW)
+    dlq = app.topic(settings.dlq_topic, partitions=n, **RAW)
+    seen = app.Table("seen", default=None, partitions=n, key_type=str, value_type=int)
+    creators = app.Table("creators", default=None, partitions=n, key_type=str, value_type=int)
+
+    def publish(campaign_ids, *, full: bool = False) -> None:
+        now_s, version = int(time.time()), time.time_ns()
+        for campaign_id in campaign_ids:
+            campaign = registry.campaigns.get(campaign_id)
+            if campaign is None:
+                continue
+            total, changed = book.changes(campaign, now_s, version, full=full)
+            totals.send_soon(key=campaign_id.encode(), value=total.to_bytes(), **RAW)
+            for row in changed:
+                key = f"{campaign_id}\x1f{row.minute}".encode()
+                minutes.send_soon(key=key, value=row.to_bytes(), **RAW)
+            metrics.AGGREGATES_PUBLISHED.labels("total").inc()
+            metrics.AGGREGATES_PUBLISHED.labels("minute").inc(len(changed))
+
+    def rebuild_if_needed() -> bool:
+        if not book.valid:
+            book.rebuild(seen.items(), creators.keys())
+            log.info("rebuilt tallies of %d campaign(s) from tables", len(book.tallies))
+            return True
+        return False
+
+    @app.task
+    async def follow_campaigns() -> None:
+        await registry.run()
+
+    @app.agent(videos)
+    async def match_videos(stream):
+        await registry.ready.wait()
+        skew = settings.max_future_skew_s
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            index = registry.index
+            metrics.EVENTS_CONSUMED.inc(len(events))
+            now = datetime.now(timezone.utc)
+            max_skew = timedelta(seconds=skew)
+            valid = 0
+            for event in events:
+                message = event.message
+                try:
+                    video = parse_video_created(message.value or b"", now=now, max_future_skew=max_skew)
+                except InvalidEvent as exc:
+                    _dead_letter(dlq, message, exc)
+                    continue
+                valid += 1
+                matched = index.match(video.hashtags, video.created_at)
+                if not matched:
+                    metrics.EVENTS_UNMATCHED.inc()
+                    continue
+                minute = video.minute
+                for campaign in matched:
+                    item = CampaignVideo(campaign.id, video.video_id, video.creator_id, minute)
+                    campaign_videos.send_soon(key=campaign.id.encode(), value=item.to_bytes(), **RAW)
+                metrics.CAMPAIGN_VIDEOS_MATCHED.inc(len(matched))
+            metrics.EVENTS_VALID.inc(valid)
+
+    @app.agent(campaign_videos)
+    async def count_videos(stream):
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            full = rebuild_if_needed()
+            touched: set[str] = set()
+            new = 0
+            for event in events:
+                _enter_event(event)
+                item = CampaignVideo.from_bytes(event.message.value)
+                new += book.record(item, seen, creators)
+                touched.add(item.campaign_id)
+            metrics.CAMPAIGN_VIDEOS_COUNTED.inc(new)
+            metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(len(events) - new)
+            publish(book.tallies.keys() if full else touched, full=full)
+
+    @app.timer(interval=2.0)
+    async def republish_owned() -> None:
+        """Publish owned campaigns that were never published or whose price/cap changed."""
+        metrics.CAMPAIGNS_LOADED.set(len(registry.campaigns))
+        metrics.CAMPAIGN_REGISTRY_REVISION.set(registry.revision)
+        if app.rebalancing or not registry.ready.is_set() or not app.tables.recovery.completed.is_set():
+            return
+        assigned = app.assignor.assigned_actives()
+        owned = [
+            campaign
+            for campaign in registry.campaigns.values()
+            if TP(campaign_videos.get_topic_name(), owner_partition(campaign.id, n)) in assigned
+        ]
+        if not owned:
+            return
+        full = rebuild_if_needed()
+        stale = [
+            c.id
+            for c in owned
+            if full or book.tallies[c.id].published_terms != (c.price_minor, c.cap_minor, c.currency)
+        ]
+        publish(stale, full=full)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app, revoked, **kwargs) -> None:
+        book.invalidate()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app, assigned, **kwargs) -> None:
+        book.invalidate()
+
+    return Pipeline(app=app, registry=registry, book=book, settings=settings)
+
+
+def _dead_letter(dlq: faust.TopicT, message, exc: InvalidEvent) -> None:
+    """Send the original bytes to the dead-letter topic with where they came from and why."""
+    headers = [
+        ("forgood-reason", exc.reason.encode()),
+        ("forgood-message", exc.message.encode()),
+        ("forgood-source-topic", message.topic.encode()),
+        ("forgood-source-partition", str(message.partition).encode()),
+        ("forgood-source-offset", str(message.offset).encode()),
+        ("forgood-failed-at", str(int(time.time())).encode()),
+    ]
+    dlq.send_soon(key=message.key, value=message.value, headers=headers, **RAW)
+    metrics.EVENTS_DEAD_LETTERED.labels(exc.reason).inc()
