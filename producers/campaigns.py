@@ -14,11 +14,13 @@ from kafka import KafkaConsumer, TopicPartition
 from forgood.campaigns import Campaign
 from forgood.errors import ProducerError
 from forgood.settings import Settings
+from forgood.topics import ensure_topics
 from producers.client import make_producer
 
 
 def publish_campaigns(settings: Settings, campaigns: tuple[Campaign, ...]) -> None:
-    """Publish every campaign and wait until the broker has acknowledged all of them."""
+    """Create the topics if needed, publish every campaign, and wait for all acknowledgements."""
+    ensure_topics(settings)
     producer = make_producer(settings, client_id="forgood-campaigns")
     try:
         futures = [

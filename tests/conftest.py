@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# tests/eventset.py and friends are importable as plain modules.
+sys.path.insert(0, str(Path(__file__).parent))
