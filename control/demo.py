@@ -71,6 +71,6 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
                     live.update(Text(f"waiting for ClickHouse tables … ({exc.__class__.__name__})"))
                 time.sleep(1.0)
     finally:
-        console.print("stopping worker, sink and simulator …")
+        console.print("\nstopping worker, sink and simulator …")
         stop_all(children)
     return code

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     producer_metrics_port: int = Field(0, description="Prometheus port of `forgood produce` (0 = off).")
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
     batch_window_s: float = Field(0.2, gt=0, description="Longest wait to fill a worker batch, seconds.")
+    producer_max_batch_bytes: int = Field(
+        1,
+        ge=1,
+        description="Stream worker's producer batch limit in bytes. 1 (one record per batch) works "
+        "around tansu reporting wrong end offsets, which breaks table recovery; use 1048576 on Kafka.",
+    )
     sink_batch_rows: int = Field(5000, ge=1, description="Most rows the sink puts in one INSERT.")
     sink_flush_s: float = Field(0.5, gt=0, description="Longest time the sink holds rows before writing.")
     max_future_skew_s: int = Field(300, ge=0, description="Events dated later than now + this are rejected.")

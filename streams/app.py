@@ -74,6 +74,10 @@ class Pipeline:
     registry: CampaignRegistry
     book: TallyBook
     settings: Settings
+    match_videos: faust.types.AgentT
+    count_videos: faust.types.AgentT
+    seen: faust.types.TableT
+    creators: faust.types.TableT
 
 
 def build_app(settings: Settings) -> Pipeline:
@@ -94,7 +98,7 @@ def build_app(settings: Settings) -> Pipeline:
         broker_commit_interval=1.0,
         # One record per produce batch: tansu's ListOffsets reports the first offset of the
         # last batch, which made table recovery stop short (shared/LOCAL-BROKER.md).
-        producer_max_batch_size=1,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         producer_acks=-1,
     )
     registry = CampaignRegistry(settings)
@@ -208,7 +212,16 @@ def build_app(settings: Settings) -> Pipeline:
     async def on_assigned(app, assigned, **kwargs) -> None:
         book.invalidate()
 
-    return Pipeline(app=app, registry=registry, book=book, settings=settings)
+    return Pipeline(
+        app=app,
+        registry=registry,
+        book=book,
+        settings=settings,
+        match_videos=match_videos,
+        count_videos=count_videos,
+        seen=seen,
+        creators=creators,
+    )
 
 
 def _dead_letter(dlq: faust.TopicT, message, exc: InvalidEvent) -> None:

@@ -1,0 +1,194 @@
+"""forgood.settings: defaults, environment overrides, the ClickHouse URL, immutability."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from forgood.settings import ClickHouseTarget, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Each test starts from an environment without FORGOOD_* variables."""
+    for name in list(os.environ):
+        if name.upper().startswith("FORGOOD_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults():
+    s = Settings()
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.clickhouse_url == "clickhouse://127.0.0.1:9000/forgood"
+    assert s.clickhouse_http_port == 8123
+    assert s.video_topic == "video-created"
+    assert s.topic_prefix == ""
+    assert s.partitions == 8
+    assert s.app_id == "forgood"
+    assert s.state_dir == Path(".forgood")
+    assert s.campaigns_file == Path("campaigns.example.yaml")
+    assert s.batch_size == 2000
+    assert s.max_future_skew_s == 300
+    assert s.log_level == "INFO"
+
+
+def test_default_clickhouse_target():
+    ch = Settings().clickhouse
+    assert (ch.host, ch.port, ch.user, ch.password, ch.database, ch.secure) == (
+        "127.0.0.1",
+        9000,
+        "default",
+        "",
+        "forgood",
+        False,
+    )
+
+
+def test_default_topic_names():
+    s = Settings()
+    assert s.campaigns_topic == "forgood-campaigns"
+    assert s.campaign_videos_topic == "forgood-campaign-videos"
+    assert s.totals_topic == "forgood-campaign-totals"
+    assert s.minutes_topic == "forgood-campaign-minutes"
+    assert s.dlq_topic == "video-created.dlq"
+
+
+def test_env_overrides(monkeypatch):
+    monkeypatch.setenv("FORGOOD_KAFKA_BOOTSTRAP", "broker-a:19092,broker-b:19092")
+    monkeypatch.setenv("FORGOOD_CLICKHOUSE_URL", "clickhouses://alice:s3cret@ch.example.com:9440/charity")
+    monkeypatch.setenv("FORGOOD_PARTITIONS", "16")
+    monkeypatch.setenv("FORGOOD_BATCH_WINDOW_S", "0.05")
+    monkeypatch.setenv("FORGOOD_STATE_DIR", "/var/lib/forgood")
+    monkeypatch.setenv("FORGOOD_TOPIC_PREFIX", "test-")
+    monkeypatch.setenv("FORGOOD_VIDEO_TOPIC", "videos")
+    s = Settings()
+    assert s.kafka_bootstrap == "broker-a:19092,broker-b:19092"
+    assert s.partitions == 16
+    assert s.batch_window_s == 0.05
+    assert s.state_dir == Path("/var/lib/forgood")
+    assert s.campaigns_topic == "test-forgood-campaigns"
+    assert s.totals_topic == "test-forgood-campaign-totals"
+    # The source topic is not prefixed, and its dead-letter topic follows it.
+    assert s.video_topic == "videos"
+    assert s.dlq_topic == "videos.dlq"
+    ch = s.clickhouse
+    assert (ch.host, ch.port, ch.user, ch.password, ch.database, ch.secure) == (
+        "ch.example.com",
+        9440,
+        "alice",
+        "s3cret",
+        "charity",
+        True,
+    )
+
+
+def test_env_names_are_case_insensitive(monkeypatch):
+    monkeypatch.setenv("forgood_app_id", "other-app")
+    assert Settings().app_id == "other-app"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FORGOOD_PARTITIONS", "0"),
+        ("FORGOOD_PARTITIONS", "many"),
+        ("FORGOOD_BATCH_SIZE", "0"),
+        ("FORGOOD_BATCH_WINDOW_S", "0"),
+        ("FORGOOD_MAX_FUTURE_SKEW_S", "-1"),
+        ("FORGOOD_CLICKHOUSE_URL", "http://127.0.0.1:8123/forgood"),
+    ],
+)
+def test_invalid_env_value_raises(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    field = name.removeprefix("FORGOOD_").lower()
+    assert info.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("clickhouse://127.0.0.1:9000/forgood", ("127.0.0.1", 9000, "default", "", "forgood", False)),
+        ("clickhouse://bob:pw@db.internal:19000/stats_2026", ("db.internal", 19000, "bob", "pw", "stats_2026", False)),
+        ("clickhouse://bob@db.internal/stats", ("db.internal", 9000, "bob", "", "stats", False)),
+        ("clickhouse://db.internal", ("db.internal", 9000, "default", "", "forgood", False)),
+        ("clickhouse://db.internal/", ("db.internal", 9000, "default", "", "forgood", False)),
+        ("clickhouse:///analytics", ("127.0.0.1", 9000, "default", "", "analytics", False)),
+        ("clickhouses://u:p@secure.example:9440/x", ("secure.example", 9440, "u", "p", "x", True)),
+        ("clickhouse://u:p@[::1]:9000/x", ("::1", 9000, "u", "p", "x", False)),
+    ],
+)
+def test_clickhouse_url_parsing(url, expected):
+    t = ClickHouseTarget(url)
+    assert (t.host, t.port, t.user, t.password, t.database, t.secure) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:9000/forgood", "must start with clickhouse://"),
+        ("127.0.0.1:9000", "must start with clickhouse://"),
+        ("", "must start with clickhouse://"),
+        ("clickhouse://h/my-db", "database name"),
+        ("clickhouse://h/a/b", "database name"),
+        ("clickhouse://h/db;drop", "database name"),
+        ("clickhouse://h:notaport/db", "Port"),
+        ("clickhouse://h:99999/db", "Port"),
+    ],
+)
+def test_invalid_clickhouse_url(url, message):
+    with pytest.raises(ValueError, match=message):
+        ClickHouseTarget(url)
+
+
+def test_invalid_clickhouse_url_in_settings_names_the_field():
+    with pytest.raises(ValidationError) as info:
+        Settings(clickhouse_url="clickhouse://h/bad-name")
+    assert info.value.errors()[0]["loc"] == ("clickhouse_url",)
+    assert "database name" in str(info.value)
+
+
+def test_settings_are_frozen():
+    s = Settings()
+    with pytest.raises(ValidationError):
+        s.kafka_bootstrap = "elsewhere:9092"
+    with pytest.raises(ValidationError):
+        s.partitions = 3
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.partitions == 8
+
+
+def test_settings_are_hashable_and_equal_by_value():
+    assert Settings() == Settings()
+    assert hash(Settings()) == hash(Settings())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: ClickHouseTarget checks the database with str.isalnum(), which accepts non-ASCII "
+        "letters and digits; its own message says [A-Za-z0-9_]+ and sinks interpolate the name "
+        "unquoted into SQL (INSERT INTO {database}.…)"
+    ),
+)
+@pytest.mark.parametrize("database", ["dätabase", "db²", "数据"])
+def test_clickhouse_database_must_be_ascii(database):
+    with pytest.raises(ValueError, match="database name"):
+        ClickHouseTarget(f"clickhouse://h/{database}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: ClickHouseTarget does not percent-decode the user/password (urlparse leaves them "
+        "encoded), so a password containing '/', '#', '?' or '%' cannot be given in the URL"
+    ),
+)
+def test_clickhouse_password_is_percent_decoded():
+    t = ClickHouseTarget("clickhouse://bob:p%2Fss%40word@h:9000/db")
+    assert t.password == "p/ss@word"

@@ -1,0 +1,428 @@
+"""streams.tally: exact, idempotent counting from two sets, and the rows it publishes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forgood.campaigns import Campaign
+from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo
+from forgood.rules import minute_donations, total_donation
+from streams.tally import SEP, TallyBook, campaign_of, member_key
+
+M = 60
+T0 = 1_793_000_040  # a minute boundary (epoch seconds)
+assert T0 % 60 == 0
+
+
+def make_campaign(cid: str = "dance", *, price: str = "1.00", cap: str | None = None, currency: str = "USD") -> Campaign:
+    return Campaign.model_validate(
+        {
+            "id": cid,
+            "name": cid,
+            "nonprofit": "X",
+            "hashtags": [cid.replace("-", "_")],
+            "donation_per_video": price,
+            "currency": currency,
+            "starts_at": "2026-11-01T00:00:00Z",
+            "ends_at": "2027-03-01T00:00:00Z",
+            "donation_cap": cap,
+        }
+    )
+
+
+def cv(campaign: str, video: str, creator: str, minute: int = T0) -> CampaignVideo:
+    return CampaignVideo(campaign, video, creator, minute)
+
+
+def counters(book: TallyBook) -> dict[str, tuple[int, int, dict[int, int]]]:
+    """The derived counters of every campaign that has any."""
+    out = {}
+    for cid, tally in book.tallies.items():
+        minutes = {m: n for m, n in tally.minute_videos.items() if n}
+        if tally.videos or tally.creators or minutes:
+            out[cid] = (tally.videos, tally.creators, minutes)
+    return out
+
+
+def fresh() -> tuple[TallyBook, dict[str, int], dict[str, int]]:
+    book = TallyBook()
+    book.rebuild([], [])
+    return book, {}, {}
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_member_key_and_campaign_of():
+    key = member_key("dance", "video-1")
+    assert key == "dance\x1fvideo-1"
+    assert campaign_of(key) == "dance"
+    # A member containing the separator still maps back to the right campaign.
+    assert campaign_of(member_key("dance", f"a{SEP}b")) == "dance"
+
+
+# --- record --------------------------------------------------------------------------------
+
+
+def test_record_counts_new_video_and_creator():
+    book, seen, creators = fresh()
+    assert book.record(cv("dance", "v1", "alice", T0 + 5 * M), seen, creators) is True
+    assert seen == {"dance\x1fv1": T0 + 5 * M}
+    assert creators == {"dance\x1falice": 1}
+    assert counters(book) == {"dance": (1, 1, {T0 + 5 * M: 1})}
+
+
+def test_same_video_twice_counts_once():
+    book, seen, creators = fresh()
+    assert book.record(cv("dance", "v1", "alice"), seen, creators) is True
+    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
+    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+    assert len(seen) == 1 and len(creators) == 1
+
+
+def test_redelivery_in_another_minute_keeps_first_minute():
+    book, seen, creators = fresh()
+    book.record(cv("dance", "v1", "alice", T0), seen, creators)
+    assert book.record(cv("dance", "v1", "alice", T0 + M), seen, creators) is False
+    assert seen == {"dance\x1fv1": T0}
+    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+
+
+def test_same_video_in_two_campaigns_counts_once_each():
+    book, seen, creators = fresh()
+    assert book.record(cv("dance", "v1", "alice"), seen, creators) is True
+    assert book.record(cv("music", "v1", "alice"), seen, creators) is True
+    assert book.record(cv("music", "v1", "alice"), seen, creators) is False
+    assert counters(book) == {"dance": (1, 1, {T0: 1}), "music": (1, 1, {T0: 1})}
+    assert set(seen) == {"dance\x1fv1", "music\x1fv1"}
+    assert set(creators) == {"dance\x1falice", "music\x1falice"}
+
+
+def test_distinct_creators_and_minute_counts():
+    book, seen, creators = fresh()
+    items = [
+        cv("dance", "v1", "alice", T0),
+        cv("dance", "v2", "alice", T0),
+        cv("dance", "v3", "bob", T0 + M),
+        cv("dance", "v4", "carol", T0 + 3 * M),
+        cv("dance", "v5", "bob", T0 + 3 * M),
+        cv("dance", "v6", "bob", T0 + 3 * M),
+    ]
+    for item in items:
+        assert book.record(item, seen, creators) is True
+    assert counters(book) == {"dance": (6, 3, {T0: 2, T0 + M: 1, T0 + 3 * M: 3})}
+
+
+SEQUENCE = [
+    cv("dance", "v1", "alice", T0),
+    cv("dance", "v2", "bob", T0),
+    cv("music", "v1", "alice", T0),
+    cv("dance", "v3", "alice", T0 + M),
+    cv("music", "v4", "carol", T0 + 2 * M),
+    cv("dance", "v1", "alice", T0),  # redelivery
+]
+
+
+def test_replaying_the_whole_sequence_changes_nothing():
+    book, seen, creators = fresh()
+    first = [book.record(item, seen, creators) for item in SEQUENCE]
+    assert first == [True, True, True, True, True, False]
+    after_once = (counters(book), dict(seen), dict(creators))
+    second = [book.record(item, seen, creators) for item in SEQUENCE]
+    assert second == [False] * len(SEQUENCE)
+    assert (counters(book), dict(seen), dict(creators)) == after_once
+    assert after_once[0] == {
+        "dance": (3, 2, {T0: 2, T0 + M: 1}),
+        "music": (2, 2, {T0: 1, T0 + 2 * M: 1}),
+    }
+
+
+def test_crash_between_writes_still_adds_the_creator():
+    # The previous run wrote `seen` and crashed before writing `creators`.
+    seen = {member_key("dance", "v1"): T0}
+    creators: dict[str, int] = {}
+    book = TallyBook()
+    book.rebuild(seen.items(), creators)
+    assert counters(book) == {"dance": (1, 0, {T0: 1})}
+    # The event is redelivered: the video is known, but the creator is added now.
+    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
+    assert creators == {"dance\x1falice": 1}
+    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+    # A further redelivery adds nothing.
+    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
+    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+
+
+# --- rebuild -------------------------------------------------------------------------------
+
+
+def test_rebuild_reproduces_counters():
+    book, seen, creators = fresh()
+    for item in SEQUENCE:
+        book.record(item, seen, creators)
+    other = TallyBook()
+    assert other.valid is False
+    other.rebuild(seen.items(), creators)
+    assert other.valid is True
+    assert counters(other) == counters(book)
+    # rebuild also works from plain (key, minute) pairs and replaces earlier state.
+    other.rebuild(list(seen.items()), list(creators))
+    assert counters(other) == counters(book)
+    other.rebuild([], [])
+    assert counters(other) == {}
+
+
+def test_invalidate_forgets_counters():
+    book, seen, creators = fresh()
+    book.record(cv("dance", "v1", "alice"), seen, creators)
+    book.invalidate()
+    assert book.valid is False
+    assert counters(book) == {}
+    assert seen  # the sets are untouched
+
+
+# --- changes -------------------------------------------------------------------------------
+
+
+def minute_rows(rows: list[CampaignMinute]) -> dict[int, tuple[int, int]]:
+    return {row.minute: (row.videos, row.donation_minor) for row in rows}
+
+
+def test_changes_first_call_then_nothing_then_one_new_minute():
+    dance = make_campaign("dance", price="2.00")
+    book, seen, creators = fresh()
+    for item in [
+        cv("dance", "v1", "alice", T0),
+        cv("dance", "v2", "bob", T0),
+        cv("dance", "v3", "alice", T0 + M),
+    ]:
+        book.record(item, seen, creators)
+
+    total, rows = book.changes(dance, now_s=1000, version=1)
+    assert total == CampaignTotal("dance", videos=3, creators=2, donation_minor=600, currency="USD", updated_at=1000, version=1)
+    assert minute_rows(rows) == {T0: (2, 400), T0 + M: (1, 200)}
+    assert all(r.campaign_id == "dance" and r.version == 1 for r in rows)
+
+    total, rows = book.changes(dance, now_s=1001, version=2)
+    assert rows == []
+    assert (total.videos, total.creators, total.donation_minor, total.version, total.updated_at) == (3, 2, 600, 2, 1001)
+
+    book.record(cv("dance", "v4", "carol", T0 + 5 * M), seen, creators)
+    total, rows = book.changes(dance, now_s=1002, version=3)
+    assert rows == [CampaignMinute("dance", T0 + 5 * M, 1, 200, 3)]
+    assert (total.videos, total.creators, total.donation_minor) == (4, 3, 800)
+
+    # A duplicate touches nothing.
+    book.record(cv("dance", "v4", "carol", T0 + 5 * M), seen, creators)
+    assert book.changes(dance, now_s=1003, version=4)[1] == []
+
+    # A new video in an already published minute re-publishes just that minute.
+    book.record(cv("dance", "v5", "dave", T0), seen, creators)
+    total, rows = book.changes(dance, now_s=1004, version=5)
+    assert minute_rows(rows) == {T0: (3, 600)}
+    assert total.donation_minor == 1000
+
+
+def test_changes_full_after_nothing_new_returns_no_rows():
+    dance = make_campaign("dance")
+    book, seen, creators = fresh()
+    book.record(cv("dance", "v1", "alice"), seen, creators)
+    book.changes(dance, 0, 1)
+    assert book.changes(dance, 0, 2, full=True)[1] == []
+
+
+def test_changes_for_unknown_campaign_is_zero():
+    book, _, _ = fresh()
+    total, rows = book.changes(make_campaign("quiet", cap="10.00"), now_s=5, version=1)
+    assert (total.videos, total.creators, total.donation_minor, total.currency) == (0, 0, 0, "USD")
+    assert rows == []
+
+
+def test_cap_change_republishes_affected_minutes():
+    book, seen, creators = fresh()
+    for i, minute in enumerate([T0, T0, T0 + M, T0 + 2 * M, T0 + 2 * M]):
+        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+    uncapped = make_campaign("dance", price="1.00")
+    total, rows = book.changes(uncapped, 0, 1)
+    assert total.donation_minor == 500
+    assert minute_rows(rows) == {T0: (2, 200), T0 + M: (1, 100), T0 + 2 * M: (2, 200)}
+
+    # Cap 2.50: minute T0 keeps 200 (unchanged, not re-sent), T0+M gets 50, T0+2M gets 0.
+    capped = make_campaign("dance", price="1.00", cap="2.50")
+    total, rows = book.changes(capped, 0, 2)
+    assert total.donation_minor == 250
+    assert minute_rows(rows) == {T0 + M: (1, 50), T0 + 2 * M: (2, 0)}
+    assert all(r.version == 2 for r in rows)
+
+    # Cap raised to 4.00: the remainder moves to the last minute only.
+    raised = make_campaign("dance", price="1.00", cap="4.00")
+    total, rows = book.changes(raised, 0, 3)
+    assert total.donation_minor == 400
+    assert minute_rows(rows) == {T0 + M: (1, 100), T0 + 2 * M: (2, 100)}
+
+    # Cap removed: back to price per video everywhere.
+    total, rows = book.changes(uncapped, 0, 4)
+    assert total.donation_minor == 500
+    assert minute_rows(rows) == {T0 + 2 * M: (2, 200)}
+
+
+def test_price_change_republishes_every_minute():
+    book, seen, creators = fresh()
+    book.record(cv("dance", "v1", "a", T0), seen, creators)
+    book.record(cv("dance", "v2", "b", T0 + M), seen, creators)
+    book.changes(make_campaign("dance", price="1.00"), 0, 1)
+    total, rows = book.changes(make_campaign("dance", price="3.00"), 0, 2)
+    assert total.donation_minor == 600
+    assert minute_rows(rows) == {T0: (1, 300), T0 + M: (1, 300)}
+
+
+def test_late_event_under_cap_moves_remainder_between_minutes():
+    capped = make_campaign("dance", price="1.00", cap="3.00")
+    book, seen, creators = fresh()
+    for i, minute in enumerate([T0 + M, T0 + M, T0 + 2 * M, T0 + 2 * M]):
+        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+    total, rows = book.changes(capped, 0, 1)
+    assert total.donation_minor == 300
+    assert minute_rows(rows) == {T0 + M: (2, 200), T0 + 2 * M: (2, 100)}
+    # A late video in an earlier minute takes its share from the last minute.
+    book.record(cv("dance", "late", "z", T0), seen, creators)
+    total, rows = book.changes(capped, 0, 2)
+    assert total.donation_minor == 300
+    assert minute_rows(rows) == {T0: (1, 100), T0 + 2 * M: (2, 0)}
+
+
+def test_crossing_the_cap_republishes_earlier_minutes_correctly():
+    capped = make_campaign("dance", price="1.00", cap="3.00")
+    book, seen, creators = fresh()
+    book.record(cv("dance", "v1", "a", T0), seen, creators)
+    book.record(cv("dance", "v2", "b", T0 + M), seen, creators)
+    assert minute_rows(book.changes(capped, 0, 1)[1]) == {T0: (1, 100), T0 + M: (1, 100)}
+    # Two late videos in minute T0 push the campaign over its cap.
+    book.record(cv("dance", "v3", "c", T0), seen, creators)
+    book.record(cv("dance", "v4", "d", T0), seen, creators)
+    total, rows = book.changes(capped, 0, 2)
+    assert total.donation_minor == 300
+    assert minute_rows(rows) == {T0: (3, 300), T0 + M: (1, 0)}
+
+
+def test_rebuild_then_changes_republishes_everything_with_same_values():
+    capped = make_campaign("dance", price="1.00", cap="2.00")
+    book, seen, creators = fresh()
+    for i, minute in enumerate([T0, T0 + M, T0 + 2 * M]):
+        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+    before_total, before_rows = book.changes(capped, 0, 1)
+    other = TallyBook()
+    other.rebuild(seen.items(), creators)
+    after_total, after_rows = other.changes(capped, 0, 1, full=True)
+    assert after_total == before_total
+    assert sorted(after_rows, key=lambda r: r.minute) == sorted(before_rows, key=lambda r: r.minute)
+
+
+# --- property: any order, any duplicates, same counters as a simple oracle -------------------
+
+CAMPAIGN_IDS = ["dance", "music", "mo"]
+
+
+@st.composite
+def deliveries(draw):
+    """CampaignVideo records with redeliveries; a video has one creator and one minute."""
+    n_videos = draw(st.integers(min_value=0, max_value=25))
+    videos = {
+        f"v{i}": (
+            draw(st.sampled_from(["alice", "bob", "carol", "dave", "erin"])),
+            T0 + draw(st.integers(min_value=0, max_value=5)) * M,
+        )
+        for i in range(n_videos)
+    }
+    items = []
+    for video, (creator, minute) in videos.items():
+        for cid in draw(st.lists(st.sampled_from(CAMPAIGN_IDS), min_size=1, max_size=3)):
+            items.append(CampaignVideo(cid, video, creator, minute))
+    items = draw(st.permutations(items)) if items else items
+    return items
+
+
+def oracle(items: list[CampaignVideo]) -> dict[str, tuple[int, int, dict[int, int]]]:
+    videos = {(i.campaign_id, i.video_id): i.minute for i in items}
+    people = {(i.campaign_id, i.creator_id) for i in items}
+    out = {}
+    for cid in {c for c, _ in videos}:
+        minutes = Counter(m for (c, _), m in videos.items() if c == cid)
+        out[cid] = (
+            sum(1 for c, _ in videos if c == cid),
+            sum(1 for c, _ in people if c == cid),
+            dict(minutes),
+        )
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=deliveries(), data=st.data())
+def test_any_order_with_duplicates_matches_oracle(items, data):
+    expected = oracle(items)
+
+    book, seen, creators = fresh()
+    new = sum(book.record(item, seen, creators) for item in items)
+    assert counters(book) == expected
+    assert new == len({(i.campaign_id, i.video_id) for i in items})
+
+    # The same deliveries in another order, replayed twice, give the same result.
+    shuffled = data.draw(st.permutations(items)) if items else items
+    book2, seen2, creators2 = fresh()
+    for item in shuffled + shuffled:
+        book2.record(item, seen2, creators2)
+    assert counters(book2) == expected
+    assert seen2 == seen
+    assert creators2 == creators
+
+    # Rebuilding from the stores gives the same counters too.
+    rebuilt = TallyBook()
+    rebuilt.rebuild(seen.items(), creators)
+    assert counters(rebuilt) == expected
+
+    # Published totals agree with the counters and with the donation rule.
+    cap = data.draw(st.sampled_from([None, "0.00", "3.00", "10.00"]))
+    for cid in expected:
+        camp = make_campaign(cid, price="1.00", cap=cap)
+        total, rows = book.changes(camp, 0, 1)
+        videos, people, minutes = expected[cid]
+        assert (total.videos, total.creators) == (videos, people)
+        assert total.donation_minor == total_donation(videos, 100, camp.cap_minor)
+        assert {r.minute: r.videos for r in rows} == minutes
+        assert sum(r.donation_minor for r in rows) == total.donation_minor
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("video"), st.integers(0, 15), st.integers(0, 6)),
+            st.tuples(st.just("terms"), st.sampled_from(["1.00", "2.00", "0"]), st.sampled_from([None, "0", "3.00", "5.00", "12.00"])),
+        ),
+        max_size=30,
+    )
+)
+def test_published_rows_always_add_up_to_the_rule(steps):
+    """Applying every published minute row in order yields exactly the rule's minute values."""
+    book, seen, creators = fresh()
+    camp = make_campaign("dance", price="1.00")
+    published: dict[int, tuple[int, int]] = {}
+    version = 0
+    for kind, a, b in steps:
+        if kind == "video":
+            book.record(cv("dance", f"v{a}", f"c{a % 4}", T0 + b * M), seen, creators)
+        else:
+            camp = make_campaign("dance", price=a, cap=b)
+        version += 1
+        total, rows = book.changes(camp, 0, version)
+        for row in rows:
+            published[row.minute] = (row.videos, row.donation_minor)
+        counts = Counter(seen.values())
+        expected = minute_donations(dict(counts), camp.price_minor, camp.cap_minor)
+        assert published == {m: (counts[m], expected[m]) for m in counts}
+        assert total.videos == len(seen)
+        assert total.donation_minor == total_donation(len(seen), camp.price_minor, camp.cap_minor)
+        assert sum(d for _, d in published.values()) == total.donation_minor
