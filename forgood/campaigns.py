@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Iterable, Sequence
 
-import orjson
 import yaml
 from pydantic import (
     AwareDatetime,
@@ -47,7 +46,7 @@ class Campaign(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     donation_cap: Decimal | None = None
-    goal_videos: int | None = Field(default=None, gt=0)
+    goal_videos: int | None = Field(default=None, gt=0, le=10**15)
     url: str | None = None
     description: str | None = None
 
@@ -76,6 +75,25 @@ class Campaign(BaseModel):
             raise ValueError("write amounts as quoted decimal strings, e.g. \"2.00\" (floats are inexact)")
         return value
 
+    @field_validator("donation_per_video", "donation_cap")
+    @classmethod
+    def _amount_is_sane(cls, value: Decimal | None) -> Decimal | None:
+        if value is None:
+            return value
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        if value < 0:
+            raise ValueError(f"amount must not be negative: {value}")
+        return value
+
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, value: datetime, info) -> datetime:
+        starts_at = info.data.get("starts_at")
+        if starts_at is not None and value <= starts_at:
+            raise ValueError(f"ends_at ({value}) must be after starts_at ({starts_at})")
+        return value
+
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
@@ -85,11 +103,17 @@ class Campaign(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":
-        if self.ends_at <= self.starts_at:
-            raise ValueError(f"ends_at ({self.ends_at}) must be after starts_at ({self.starts_at})")
-        to_minor(self.donation_per_video, self.currency)
-        if self.donation_cap is not None:
-            to_minor(self.donation_cap, self.currency)
+        problems = []
+        for name in ("donation_per_video", "donation_cap"):
+            amount = getattr(self, name)
+            if amount is None:
+                continue
+            try:
+                to_minor(amount, self.currency)
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -156,16 +180,13 @@ def load_campaign_file(path: Path | str) -> tuple[Campaign, ...]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_campaigns(_stringify_amounts(document), source=str(path))
-
-
-def _stringify_amounts(document: object) -> object:
-    """YAML reads ``2.00`` as a float; keep amounts the user quoted, reject unquoted floats later."""
-    return orjson.loads(orjson.dumps(document, default=str)) if document is not None else None
+    return parse_campaigns(document, source=str(path))
 
 
 class CampaignIndex:

@@ -8,6 +8,7 @@ accepted and ignored; ``region`` may be absent or null; every other field is req
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -55,7 +56,7 @@ class VideoCreated(BaseModel):
     @property
     def minute(self) -> int:
         """Start of the event-time minute, as UTC epoch seconds."""
-        return int(self.created_at.timestamp()) // 60 * 60
+        return math.floor(self.created_at.timestamp()) // 60 * 60
 
 
 def _reason_for(error: dict) -> tuple[str, str]:

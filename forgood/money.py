@@ -7,7 +7,10 @@ once to integer minor units (cents, pence, yen) with the currency's precision fr
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
+
+#: Enough precision that no amount a campaign could name is ever rounded (Decimal's default is 28).
+_EXACT = Context(prec=200, Emax=10_000, Emin=-10_000)
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
@@ -39,7 +42,9 @@ def to_minor(amount: Decimal | str, currency: str) -> int:
         raise ValueError(f"not a finite amount: {amount!r}")
     if value < 0:
         raise ValueError(f"amount must not be negative: {amount}")
-    scaled = value.scaleb(minor_digits(currency))
+    if value.adjusted() > 100:
+        raise ValueError(f"amount is absurdly large: {amount}")
+    scaled = value.scaleb(minor_digits(currency), context=_EXACT)
     if scaled != scaled.to_integral_value():
         raise ValueError(
             f"{amount} has more decimal places than {currency} allows ({minor_digits(currency)})"
@@ -49,7 +54,7 @@ def to_minor(amount: Decimal | str, currency: str) -> int:
 
 def from_minor(minor: int, currency: str) -> Decimal:
     """Integer minor units back to an exact :class:`Decimal` in major units."""
-    return Decimal(minor).scaleb(-minor_digits(currency))
+    return Decimal(minor).scaleb(-minor_digits(currency), context=_EXACT)
 
 
 def format_minor(minor: int, currency: str, locale: str = "en_US") -> str:

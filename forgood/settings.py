@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
+import re
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,11 +27,11 @@ class ClickHouseTarget:
             raise ValueError(f"ClickHouse URL must start with clickhouse:// (got {url!r})")
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 9000
-        self.user = parsed.username or "default"
-        self.password = parsed.password or ""
+        self.user = unquote(parsed.username or "default")
+        self.password = unquote(parsed.password or "")
         self.database = (parsed.path or "/").strip("/") or "forgood"
         self.secure = parsed.scheme == "clickhouses"
-        if not self.database.replace("_", "").isalnum():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", self.database):
             raise ValueError(f"database name must be [A-Za-z0-9_]+ (got {self.database!r})")
 
 
@@ -55,7 +56,6 @@ class Settings(BaseSettings):
     )
     worker_metrics_port: int = Field(9464, description="Prometheus /metrics port of the stream worker.")
     sink_metrics_port: int = Field(9465, description="Prometheus /metrics port of the ClickHouse sink.")
-    producer_metrics_port: int = Field(0, description="Prometheus port of `forgood produce` (0 = off).")
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
     batch_window_s: float = Field(0.2, gt=0, description="Longest wait to fill a worker batch, seconds.")
     producer_max_batch_bytes: int = Field(

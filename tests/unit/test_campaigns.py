@@ -228,10 +228,10 @@ def test_every_problem_is_reported_in_one_error(tmp_path):
             assert any(fragment in line for line in lines), f"{fragment!r} not in {lines}"
         return lines[0]
 
-    one("campaigns[0] (id=negative): campaign:", "negative")
+    one("campaigns[0] (id=negative): donation_per_video:", "negative")
     one("campaigns[1] (id=not-a-number): donation_per_video:", "decimal")
     one("campaigns[2] (id=unquoted-float): donation_per_video:", "quoted decimal strings")
-    one("campaigns[3] (id=backwards): campaign:", "ends_at", "must be after starts_at")
+    one("campaigns[3] (id=backwards): ends_at:", "ends_at", "must be after starts_at")
     one("campaigns[4] (id=naive): starts_at:", "timezone")
     one("campaigns[4] (id=naive): ends_at:", "timezone")
     one("campaigns[5] (id=funny-money): currency:", "unknown currency 'DOGE'")
@@ -252,14 +252,14 @@ def test_every_problem_is_reported_in_one_error(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "loc", "fragment"),
     [
-        ({"donation_per_video": "-0.01"}, "campaign", "negative"),
-        ({"donation_cap": "-5"}, "campaign", "negative"),
+        ({"donation_per_video": "-0.01"}, "donation_per_video", "negative"),
+        ({"donation_cap": "-5"}, "donation_cap", "negative"),
         ({"donation_per_video": "abc"}, "donation_per_video", "decimal"),
         ({"donation_per_video": 2.0}, "donation_per_video", "quoted decimal strings"),
         ({"donation_cap": 10.5}, "donation_cap", "quoted decimal strings"),
         ({"donation_per_video": "NaN"}, "donation_per_video", "finite"),
-        ({"ends_at": "2026-11-01T00:00:00Z"}, "campaign", "must be after starts_at"),  # empty window
-        ({"ends_at": "2026-10-01T00:00:00Z"}, "campaign", "must be after starts_at"),
+        ({"ends_at": "2026-11-01T00:00:00Z"}, "ends_at", "must be after starts_at"),  # empty window
+        ({"ends_at": "2026-10-01T00:00:00Z"}, "ends_at", "must be after starts_at"),
         ({"starts_at": "2026-11-01T00:00:00"}, "starts_at", "timezone"),
         ({"currency": "usd"}, "currency", "unknown currency 'usd'"),
         ({"currency": "XYZ"}, "currency", "unknown currency 'XYZ'"),
@@ -358,13 +358,6 @@ def test_yaml_timestamps_with_offset_are_kept(tmp_path):
     assert c.price_minor == 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: load_campaign_file promises ConfigError on any problem, but a file that is not "
-        "UTF-8 raises UnicodeDecodeError (read_text only catches OSError)"
-    ),
-)
 def test_non_utf8_file_is_a_config_error(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes(textwrap.dedent(BROKEN_FILE).replace("name: Fine", "name: Caf\xe9").encode("latin-1"))
@@ -372,13 +365,6 @@ def test_non_utf8_file_is_a_config_error(tmp_path):
         load_campaign_file(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _stringify_amounts round-trips the YAML through orjson, which raises TypeError "
-        "('Integer exceeds 64-bit range') for a big integer instead of a ConfigError"
-    ),
-)
 def test_huge_integer_is_a_config_error(tmp_path):
     text = textwrap.dedent(BROKEN_FILE).split("  - id: negative")[0] + textwrap.dedent(
         """\
@@ -397,13 +383,6 @@ def test_huge_integer_is_a_config_error(tmp_path):
         load_campaign_file(write(tmp_path, text))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a non-string mapping key (e.g. `1: x` in a campaign) makes orjson raise "
-        "TypeError ('Dict key must be str') instead of a ConfigError naming the campaign"
-    ),
-)
 def test_non_string_key_is_a_config_error(tmp_path):
     path = write(
         tmp_path,
@@ -424,14 +403,6 @@ def test_non_string_key_is_a_config_error(tmp_path):
         load_campaign_file(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse_campaigns promises *every* problem so a file is fixed in one pass, but the "
-        "model validator stops at the first cross-field problem: a campaign whose window is "
-        "backwards AND whose amount is negative reports only the window"
-    ),
-)
 def test_all_problems_of_one_campaign_are_reported():
     with pytest.raises(ConfigError) as info:
         parse_campaigns(

@@ -229,14 +229,6 @@ def test_same_instant_in_different_offsets_has_same_minute():
     assert a.minute == b.minute == c.minute == 1_794_743_880
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: VideoCreated.minute uses int(timestamp()) which truncates toward zero, so a "
-        "pre-1970 time with a fraction of a second lands in the next minute "
-        "(1969-12-31T23:59:59.5Z gives minute 0 = 1970-01-01T00:00Z instead of -60)"
-    ),
-)
 def test_minute_floors_before_epoch():
     ev = parse_video_created(event(created_at="1969-12-31T23:59:59.500Z"), now=NOW)
     assert ev.minute == -60

@@ -119,32 +119,16 @@ def test_round_trip_through_text(minor, currency):
     assert to_minor(str(from_minor(minor, currency)), currency) == minor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: to_minor uses Decimal.scaleb, which rounds to the decimal context precision "
-        "(28 digits): an amount with more than 28 significant digits is silently rounded "
-        "instead of converted exactly or rejected"
-    ),
-)
 def test_to_minor_does_not_round_long_amounts():
     # 29 significant digits once scaled to cents.
     assert to_minor("123456789012345678901234567.89", "USD") == 12345678901234567890123456789
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: from_minor (Decimal.scaleb) rounds minor amounts above 28 digits, so the round trip loses value",
-)
 def test_round_trip_large_minor():
     minor = 10**28 + 1
     assert to_minor(from_minor(minor, "USD"), "USD") == minor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: to_minor('1e999999') raises decimal.Overflow (ArithmeticError), not the documented ValueError",
-)
 def test_to_minor_huge_exponent_raises_value_error():
     with pytest.raises(ValueError):
         to_minor("1e999999", "USD")

@@ -168,27 +168,12 @@ def test_settings_are_hashable_and_equal_by_value():
     assert hash(Settings()) == hash(Settings())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: ClickHouseTarget checks the database with str.isalnum(), which accepts non-ASCII "
-        "letters and digits; its own message says [A-Za-z0-9_]+ and sinks interpolate the name "
-        "unquoted into SQL (INSERT INTO {database}.…)"
-    ),
-)
 @pytest.mark.parametrize("database", ["dätabase", "db²", "数据"])
 def test_clickhouse_database_must_be_ascii(database):
     with pytest.raises(ValueError, match="database name"):
         ClickHouseTarget(f"clickhouse://h/{database}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: ClickHouseTarget does not percent-decode the user/password (urlparse leaves them "
-        "encoded), so a password containing '/', '#', '?' or '%' cannot be given in the URL"
-    ),
-)
 def test_clickhouse_password_is_percent_decoded():
     t = ClickHouseTarget("clickhouse://bob:p%2Fss%40word@h:9000/db")
     assert t.password == "p/ss@word"
