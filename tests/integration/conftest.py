@@ -142,3 +142,25 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "co
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list:
+    """Every record of ``topic`` from the beginning to its current end (fetch highwater)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+            highwaters = [consumer.highwater(tp) for tp in tps]
+            if None not in highwaters and all(consumer.position(tp) >= hw for tp, hw in zip(tps, highwaters)):
+                return records
+        raise AssertionError(f"could not read {topic} to its end in {timeout}s")
+    finally:
+        consumer.close()

@@ -12,7 +12,7 @@ import signal
 
 import pytest
 import yaml
-from conftest import wait_until
+from conftest import read_topic, wait_until
 from eventset import generate, make_campaigns, oracle
 
 from forgood.campaigns import load_campaign_file
@@ -21,6 +21,11 @@ from producers.campaigns import publish_campaigns
 pytestmark = pytest.mark.integration
 
 SETTLE_S = 180
+
+
+def invalid_lines(lines):
+    """The lines the generator made invalid on purpose (see eventset.generate)."""
+    return [raw for raw in lines if b"bad-" in raw or not raw.startswith(b'{"event_id": "e-')]
 
 
 def read_back(client, database):
@@ -93,6 +98,12 @@ def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(
         extra = set(minutes) - set(expected_minutes)
         pytest.fail(f"totals diff (got, want): {diff}\nminute diffs: {len(mdiff)} e.g. {list(mdiff.items())[:5]}"
                     f"\nunexpected minutes: {list(extra)[:5]}\n{procs.tail()}")
+
+    # Every invalid line is on the dead-letter topic with its original bytes and a reason.
+    dead = read_topic(run_settings, run_settings.dlq_topic)
+    reasons = {dict(r.headers)["forgood-reason"].decode() for r in dead}
+    assert {r.value for r in dead} >= set(invalid_lines(lines)), procs.tail()
+    assert {"not_json", "not_utf8", "not_object", "missing_field", "no_timezone", "no_hashtags", "null_field"} <= reasons
 
 
 def test_forgood_run_stops_cleanly_on_sigterm(run_settings, procs):
