@@ -18,8 +18,10 @@ from forgood.settings import Settings, get_settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local stack (broker + ClickHouse).")
 campaigns_app = typer.Typer(no_args_is_help=True, help="Validate and publish campaigns.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Inspect and replay dead-lettered events.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 err = Console(stderr=True)
 
@@ -128,6 +130,36 @@ def campaigns_list() -> None:
                       "—" if c.donation_cap is None else f"{c.donation_cap}",
                       f"{c.starts_at:%Y-%m-%d %H:%M} → {c.ends_at:%Y-%m-%d %H:%M}")
     console.print(table)
+
+
+# --- dead letters ------------------------------------------------------------------------
+
+@dlq_app.command("show")
+def dlq_show(limit: int = typer.Option(50, help="Show at most this many (newest); 0 = all.")) -> None:
+    """List dead letters: where each came from, why, and the start of its bytes."""
+    from rich.table import Table
+
+    from producers.dead_letters import show
+
+    settings = _settings()
+    letters = show(settings, limit)
+    table = Table("source", "reason", "message", "value", title=f"{settings.dlq_topic}: {len(letters)} shown")
+    for letter in letters:
+        table.add_row(letter.source, letter.reason, letter.message, letter.preview)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(reason: Optional[str] = typer.Option(None, help="Only dead letters with this reason.")) -> None:
+    """Re-send dead letters not replayed before to the source topic (after a fix)."""
+    from producers.dead_letters import replay
+
+    settings = _settings()
+    try:
+        report = replay(settings, reason)
+    except ForgoodError as exc:
+        _fail(exc)
+    console.print(f"re-sent {report.sent:,} dead letter(s) to {settings.video_topic}")
 
 
 # --- produce -----------------------------------------------------------------------------

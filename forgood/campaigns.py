@@ -126,6 +126,11 @@ class Campaign(BaseModel):
         """Donation cap in minor units, or None when uncapped."""
         return None if self.donation_cap is None else to_minor(self.donation_cap, self.currency)
 
+    @property
+    def terms(self) -> tuple[int, int | None, str]:
+        """What a donation depends on: (price_minor, cap_minor, currency)."""
+        return (self.price_minor, self.cap_minor, self.currency)
+
     def holds(self, created_at: datetime) -> bool:
         """True when ``created_at`` is inside the window ``[starts_at, ends_at)``."""
         return self.starts_at <= created_at < self.ends_at

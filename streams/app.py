@@ -112,13 +112,15 @@ def build_app(settings: Settings) -> Pipeline:
     seen = app.Table("seen", default=None, partitions=n, key_type=str, value_type=int)
     creators = app.Table("creators", default=None, partitions=n, key_type=str, value_type=int)
 
-    def publish(campaign_ids, *, full: bool = False) -> None:
+    def publish(campaign_ids) -> None:
+        """Publish totals and changed minutes of campaigns this worker owns (never others:
+        after a rebalance the store may still hold a stale copy of a campaign moved away)."""
         now_s, version = int(time.time()), time.time_ns()
         for campaign_id in campaign_ids:
             campaign = registry.campaigns.get(campaign_id)
             if campaign is None:
                 continue
-            total, changed = book.changes(campaign, now_s, version, full=full)
+            total, changed = book.changes(campaign, now_s, version)
             totals.send_soon(key=campaign_id.encode(), value=total.to_bytes(), **RAW)
             for row in changed:
                 key = f"{campaign_id}\x1f{row.minute}".encode()
@@ -126,12 +128,12 @@ def build_app(settings: Settings) -> Pipeline:
             metrics.AGGREGATES_PUBLISHED.labels("total").inc()
             metrics.AGGREGATES_PUBLISHED.labels("minute").inc(len(changed))
 
-    def rebuild_if_needed() -> bool:
+    def rebuild_if_needed() -> None:
+        """Re-derive counters after a start or rebalance; every campaign is then republished
+        in full (its tally has no published state), by its next batch or the timer."""
         if not book.valid:
             book.rebuild(seen.items(), creators.keys())
             log.info("rebuilt tallies of %d campaign(s) from tables", len(book.tallies))
-            return True
-        return False
 
     @app.task
     async def follow_campaigns() -> None:
@@ -169,7 +171,7 @@ def build_app(settings: Settings) -> Pipeline:
     @app.agent(campaign_videos)
     async def count_videos(stream):
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            full = rebuild_if_needed()
+            rebuild_if_needed()
             touched: set[str] = set()
             new = 0
             for event in events:
@@ -179,7 +181,7 @@ def build_app(settings: Settings) -> Pipeline:
                 touched.add(item.campaign_id)
             metrics.CAMPAIGN_VIDEOS_COUNTED.inc(new)
             metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(len(events) - new)
-            publish(book.tallies.keys() if full else touched, full=full)
+            publish(touched)
 
     @app.timer(interval=2.0)
     async def republish_owned() -> None:
@@ -196,13 +198,8 @@ def build_app(settings: Settings) -> Pipeline:
         ]
         if not owned:
             return
-        full = rebuild_if_needed()
-        stale = [
-            c.id
-            for c in owned
-            if full or book.tallies[c.id].published_terms != (c.price_minor, c.cap_minor, c.currency)
-        ]
-        publish(stale, full=full)
+        rebuild_if_needed()
+        publish(c.id for c in owned if book.tallies[c.id].published_terms != c.terms)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app, revoked, **kwargs) -> None:

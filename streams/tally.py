@@ -101,18 +101,18 @@ class TallyBook:
         return new
 
     def changes(
-        self, campaign: Campaign, now_s: int, version: int, *, full: bool = False
+        self, campaign: Campaign, now_s: int, version: int
     ) -> tuple[CampaignTotal, list[CampaignMinute]]:
         """The totals row and the minute rows whose values changed since last published.
 
-        ``full`` re-derives every minute (after a rebuild or a change of price or cap);
-        otherwise only minutes touched since the last call are re-derived unless the cap
-        is in play, in which case all minutes are compared (the capped remainder can move).
-        Marks what it returns as published.
+        Every minute is re-derived when the campaign's terms (price, cap, currency) differ
+        from those last published (always true after a rebuild) or when the cap is in play
+        (the capped remainder can move between minutes); otherwise only the minutes touched
+        since the last call. Marks what it returns as published.
         """
         tally = self.tallies[campaign.id]
         price, cap = campaign.price_minor, campaign.cap_minor
-        terms = (price, cap, campaign.currency)
+        terms = campaign.terms
         donation = total_donation(tally.videos, price, cap)
         total = CampaignTotal(
             campaign_id=campaign.id,
@@ -124,7 +124,7 @@ class TallyBook:
             version=version,
         )
         capped = cap is not None and tally.videos * price > cap
-        if full or capped or terms != tally.published_terms:
+        if capped or terms != tally.published_terms:
             candidates = minute_donations(tally.minute_videos, price, cap)
         else:
             candidates = {m: tally.minute_videos[m] * price for m in tally.dirty_minutes}

@@ -226,12 +226,12 @@ def test_changes_first_call_then_nothing_then_one_new_minute():
     assert total.donation_minor == 1000
 
 
-def test_changes_full_after_nothing_new_returns_no_rows():
-    dance = make_campaign("dance")
+def test_changes_after_nothing_new_returns_no_rows_even_when_capped():
+    dance = make_campaign("dance", price="1.00", cap="0.50")
     book, seen, creators = fresh()
     book.record(cv("dance", "v1", "alice"), seen, creators)
-    book.changes(dance, 0, 1)
-    assert book.changes(dance, 0, 2, full=True)[1] == []
+    assert len(book.changes(dance, 0, 1)[1]) == 1
+    assert book.changes(dance, 0, 2)[1] == []
 
 
 def test_changes_for_unknown_campaign_is_zero():
@@ -316,7 +316,7 @@ def test_rebuild_then_changes_republishes_everything_with_same_values():
     before_total, before_rows = book.changes(capped, 0, 1)
     other = TallyBook()
     other.rebuild(seen.items(), creators)
-    after_total, after_rows = other.changes(capped, 0, 1, full=True)
+    after_total, after_rows = other.changes(capped, 0, 1)
     assert after_total == before_total
     assert sorted(after_rows, key=lambda r: r.minute) == sorted(before_rows, key=lambda r: r.minute)
 
