@@ -33,19 +33,29 @@ class CampaignRegistry:
         self.ready = asyncio.Event()
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one campaigns-topic record: a campaign JSON, or a tombstone (None) to remove."""
+        """Apply one campaigns-topic record: a campaign JSON (filed under its own ``id``), or a
+        tombstone (None) that removes the campaign named by the key. A record that cannot be
+        read is logged and ignored; the campaigns known before stay in force."""
         if key is None:
+            log.error("ignoring campaign record without a key")
             return
-        campaign_id = key.decode()
+        try:
+            key_id = key.decode("utf-8")
+        except UnicodeDecodeError:
+            log.error("ignoring campaign record with a non-UTF-8 key %r", key)
+            return
         if value is None:
-            self.campaigns.pop(campaign_id, None)
+            if self.campaigns.pop(key_id, None) is None:
+                return
         else:
             try:
                 campaign = Campaign.from_json(value)
             except ValidationError as exc:
-                log.error("ignoring invalid campaign record %s: %s", campaign_id, exc)
+                log.error("ignoring invalid campaign record %s: %s", key_id, exc)
                 return
-            self.campaigns[campaign_id] = campaign
+            if key_id != campaign.id:
+                log.warning("campaign record key %r differs from its id %r; using the id", key_id, campaign.id)
+            self.campaigns[campaign.id] = campaign
         self.index = CampaignIndex(self.campaigns.values())
         self.revision += 1
 

@@ -62,9 +62,15 @@ def _style(rng: random.Random, tag: str) -> str:
     return "#" + tag if rng.random() < 0.4 else tag
 
 
-def generate(seed: int, videos: int, campaigns: list[OracleCampaign]) -> tuple[list[bytes], dict]:
+def generate(
+    seed: int,
+    videos: int,
+    campaigns: list[OracleCampaign],
+    duplicate_share: float = 0.15,
+    invalid: list[bytes] | None = None,
+) -> tuple[list[bytes], dict]:
     """Event lines (bytes, with duplicates, late, out-of-window, unmatched and invalid ones)
-    and a summary of what was injected."""
+    and a summary of what was injected. ``invalid`` defaults to a fixed set of bad events."""
     rng = random.Random(seed)
     creators = [f"creator-{i}" for i in range(max(5, videos // 4))]
     tags = [t for c in campaigns for t in c.hashtags]
@@ -78,7 +84,7 @@ def generate(seed: int, videos: int, campaigns: list[OracleCampaign]) -> tuple[l
         # mostly inside the windows; some before/after the narrow one; some a day out
         offset = timedelta(minutes=rng.randint(-40, 70), seconds=rng.randint(0, 59))
         if rng.random() < 0.05:
-            offset += timedelta(days=2)
+            offset -= timedelta(days=2)
             summary["out_of_window"] += 1
         event = {
             "event_id": f"e-{n}",
@@ -91,10 +97,10 @@ def generate(seed: int, videos: int, campaigns: list[OracleCampaign]) -> tuple[l
         }
         raw = json.dumps(event).encode()
         lines.append(raw)
-        if rng.random() < 0.15:  # re-delivery, maybe much later in the stream
+        if rng.random() < duplicate_share:  # re-delivery, maybe much later in the stream
             lines.insert(rng.randint(0, len(lines)), raw)
             summary["duplicates"] += 1
-    invalid = [
+    invalid = invalid if invalid is not None else [
         b"not json at all",
         b"\xff\xfe\x00garbage",
         b"[1, 2, 3]",
