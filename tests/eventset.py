@@ -119,11 +119,18 @@ def generate(
     return lines, dict(summary)
 
 
-def oracle(lines: list[bytes], campaigns: list[OracleCampaign]) -> tuple[dict, dict]:
-    """Expected ``campaign_totals`` and ``campaign_minutes`` rows for the lines."""
+def oracle(lines: list[bytes], campaigns: list[OracleCampaign], invalid=()) -> tuple[dict, dict]:
+    """Expected ``campaign_totals`` and ``campaign_minutes`` rows for the lines.
+
+    ``invalid`` names lines built to be rejected (the test also checks each of them reaches
+    the dead-letter topic); the oracle skips them besides those its own checks reject.
+    """
+    invalid = set(invalid)
     counted: dict[str, dict[str, int]] = {c.id: {} for c in campaigns}  # campaign -> video -> minute
     people: dict[str, set[str]] = {c.id: set() for c in campaigns}
     for raw in lines:
+        if raw in invalid:
+            continue
         try:
             event = json.loads(raw)
             created = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))

@@ -71,9 +71,11 @@ class Processes:
         self.logs = logs
         self.running: dict[str, subprocess.Popen] = {}
         self.starts = 0
+        self.starts_of: dict[str, int] = {}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         self.starts += 1
+        self.starts_of[name] = self.starts
         log = open(self.logs / f"{name}-{self.starts}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "control", *args],
@@ -85,6 +87,12 @@ class Processes:
         )
         self.running[name] = proc
         return proc
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 60) -> None:
+        """Block until the newest log of ``name`` contains ``text`` (bounded)."""
+        log = self.logs / f"{name}-{self.starts_of[name]}.log"
+        wait_until(lambda: text in log.read_text(errors="replace"), timeout, 0.1,
+                   what=f"{text!r} in {log.name}")
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
