@@ -168,11 +168,9 @@ def parse_campaigns(document: object, source: str = "campaigns") -> tuple[Campai
             campaigns.append(Campaign.model_validate(raw))
         except ValidationError as exc:
             problems.extend(_describe(err, index, raw) for err in exc.errors())
-    seen: dict[str, int] = {}
-    for index, campaign in enumerate(campaigns):
-        if campaign.id in seen:
-            problems.append(f"campaign id {campaign.id!r} is defined more than once")
-        seen[campaign.id] = index
+    ids = [raw.get("id") for raw in document["campaigns"] if isinstance(raw, dict)]
+    for cid in sorted({i for i in ids if isinstance(i, str) and ids.count(i) > 1}):
+        problems.append(f"campaign id {cid!r} is defined more than once")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
     return tuple(campaigns)

@@ -74,3 +74,25 @@ def test_raised_cap_and_new_campaign_take_effect_without_restart(run_settings, p
     assert procs.run("produce", "--from", str(events(tmp_path, "b", "NewTag", 7)), "--quiet").returncode == 0
     wait_until(lambda: totals(clickhouse, db).get("newcomer") == (7, 3, 70), 60, what="new campaign counted")
     assert totals(clickhouse, db)["capped"] == (20, 3, 200)
+
+
+def test_widened_window_counts_events_processed_after_the_change(run_settings, procs, clickhouse, tmp_path):
+    """Rule: matching uses the campaigns known when an event is processed."""
+    db = run_settings.clickhouse.database
+    narrow = campaign("windowed", "WinTag", None)
+    narrow["ends_at"] = (NOW - timedelta(minutes=10)).isoformat()  # events below are 5 min old
+    apply(run_settings, narrow)
+    procs.start("worker", "worker")
+    procs.start("sink", "sink")
+    assert procs.run("produce", "--from", str(events(tmp_path, "early", "WinTag", 4)), "--quiet").returncode == 0
+    wait_until(lambda: totals(clickhouse, db).get("windowed") == (0, 0, 0), 120, what="zero row")
+
+    wide = dict(narrow, ends_at=(NOW + timedelta(days=1)).isoformat())
+    # Campaign records are applied in order: once the marker campaign is known, so is the change.
+    apply(run_settings, wide, campaign("marker", "MarkTag", None))
+    wait_until(lambda: totals(clickhouse, db).get("marker") == (0, 0, 0), 60, what="change known")
+    assert procs.run("produce", "--from", str(events(tmp_path, "late", "WinTag", 6)), "--quiet").returncode == 0
+    wait_until(lambda: totals(clickhouse, db).get("windowed") == (6, 3, 60), 60, what="events after the change")
+    # The 4 events processed before the change stay uncounted (replaying them would count them).
+    assert procs.run("produce", "--from", str(tmp_path / "early"), "--quiet").returncode == 0
+    wait_until(lambda: totals(clickhouse, db).get("windowed") == (10, 3, 100), 60, what="replayed early events")
