@@ -9,27 +9,31 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import orjson
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignVideo:
-    """A video that counts for a campaign; ``minute`` is its event-time minute (epoch s)."""
+    """A video that counts for a campaign; ``minute`` is its event-time minute (epoch s).
+
+    ``created_at`` (epoch s, for freshness metrics only) does not take part in equality.
+    """
 
     campaign_id: str
     video_id: str
     creator_id: str
     minute: int
+    created_at: float = field(default=0.0, compare=False)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps((self.campaign_id, self.video_id, self.creator_id, self.minute))
+        return orjson.dumps((self.campaign_id, self.video_id, self.creator_id, self.minute, self.created_at))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CampaignVideo":
-        campaign_id, video_id, creator_id, minute = orjson.loads(raw)
-        return cls(campaign_id, video_id, creator_id, int(minute))
+        campaign_id, video_id, creator_id, minute, *rest = orjson.loads(raw)
+        return cls(campaign_id, video_id, creator_id, int(minute), float(rest[0]) if rest else 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     campaigns_file: Path = Field(
         Path("campaigns.example.yaml"), description="Campaign file the demo applies."
     )
+    metrics_host: str = Field("127.0.0.1", description="Address the /metrics servers bind (0.0.0.0 in containers).")
     worker_metrics_port: int = Field(9464, description="Prometheus /metrics port of the stream worker.")
     sink_metrics_port: int = Field(9465, description="Prometheus /metrics port of the ClickHouse sink.")
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")

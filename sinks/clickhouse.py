@@ -100,6 +100,7 @@ class ClickHouseSink:
         if not rows:
             return 0
         started = time.perf_counter()
+        versions = [r.version for r in self._totals.values()] + [r.version for r in self._minutes.values()]
         try:
             if self._totals:
                 t = list(self._totals.values())
@@ -137,6 +138,10 @@ class ClickHouseSink:
             raise SinkUnavailable(f"ClickHouse refused a batch of {rows} rows: {exc}") from exc
         metrics.SINK_BATCH_ROWS.observe(rows)
         metrics.SINK_WRITE_SECONDS.observe(time.perf_counter() - started)
+        metrics.SINK_LAST_WRITE.set_to_current_time()
+        now_ns = time.time_ns()
+        for version in versions:  # version = the worker's publication time in ns
+            metrics.COUNTED_TO_VISIBLE.observe(max(0.0, (now_ns - version) / 1e9))
         self._first_added = None
         return rows
 

@@ -17,8 +17,8 @@ import signal
 import threading
 
 from kafka import KafkaConsumer, TopicPartition
-from prometheus_client import start_http_server
 
+from forgood.observability import CONSUMER_LAG, serve_metrics
 from forgood.records import CampaignMinute, CampaignTotal
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
@@ -66,8 +66,7 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     """Consume aggregates and write them to ClickHouse until ``stop`` is set or a signal."""
     stop = stop or _stop_on_signals()
     ensure_topics(settings)
-    if settings.sink_metrics_port:
-        start_http_server(settings.sink_metrics_port, addr="127.0.0.1")
+    serve_metrics(settings, settings.sink_metrics_port)
     sink = ClickHouseSink(settings)
     sink.start()
     consumer = make_consumer(settings)
@@ -86,12 +85,21 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
                 sink.flush()
                 consumer.commit()
                 pending = False
+                _report_lag(consumer)
         sink.flush()
         if pending:
             consumer.commit()
     finally:
         consumer.close(autocommit=False)
         log.info("sink stopped")
+
+
+def _report_lag(consumer: KafkaConsumer) -> None:
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            lag = max(0, highwater - consumer.position(tp))
+            CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(lag)
 
 
 def _stop_on_signals() -> threading.Event:

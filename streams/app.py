@@ -29,9 +29,11 @@ from faust.streams import _current_event
 from faust.types import TP
 from kafka.partitioner.default import murmur2
 
+from forgood.campaigns import Campaign
 from forgood.errors import InvalidEvent
 from forgood.events import parse_video_created
-from forgood.records import CampaignVideo
+from forgood.observability import CONSUMER_LAG
+from forgood.records import CampaignTotal, CampaignVideo
 from forgood.settings import Settings
 from forgood.topics import TopicSpec
 from streams import metrics
@@ -121,6 +123,7 @@ def build_app(settings: Settings) -> Pipeline:
             if campaign is None:
                 continue
             total, changed = book.changes(campaign, now_s, version)
+            _report_campaign(campaign, total)
             totals.send_soon(key=campaign_id.encode(), value=total.to_bytes(), **RAW)
             for row in changed:
                 key = f"{campaign_id}\x1f{row.minute}".encode()
@@ -161,12 +164,13 @@ def build_app(settings: Settings) -> Pipeline:
                 if not matched:
                     metrics.EVENTS_UNMATCHED.inc()
                     continue
-                minute = video.minute
+                minute, created = video.minute, video.created_at.timestamp()
                 for campaign in matched:
-                    item = CampaignVideo(campaign.id, video.video_id, video.creator_id, minute)
+                    item = CampaignVideo(campaign.id, video.video_id, video.creator_id, minute, created)
                     campaign_videos.send_soon(key=campaign.id.encode(), value=item.to_bytes(), **RAW)
                 metrics.CAMPAIGN_VIDEOS_MATCHED.inc(len(matched))
             metrics.EVENTS_VALID.inc(valid)
+            _batch_done("match_videos")
 
     @app.agent(campaign_videos)
     async def count_videos(stream):
@@ -174,14 +178,20 @@ def build_app(settings: Settings) -> Pipeline:
             rebuild_if_needed()
             touched: set[str] = set()
             new = 0
+            now = time.time()
             for event in events:
                 _enter_event(event)
                 item = CampaignVideo.from_bytes(event.message.value)
-                new += book.record(item, seen, creators)
+                if book.record(item, seen, creators):
+                    new += 1
+                    if item.created_at:
+                        metrics.EVENT_TO_COUNTED.observe(max(0.0, now - item.created_at))
+                    metrics.CAMPAIGN_LAST_COUNTED.labels(item.campaign_id).set(now)
                 touched.add(item.campaign_id)
             metrics.CAMPAIGN_VIDEOS_COUNTED.inc(new)
             metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(len(events) - new)
             publish(touched)
+            _batch_done("count_videos")
 
     @app.timer(interval=2.0)
     async def republish_owned() -> None:
@@ -196,6 +206,10 @@ def build_app(settings: Settings) -> Pipeline:
             for campaign in registry.campaigns.values()
             if TP(campaign_videos.get_topic_name(), owner_partition(campaign.id, n)) in assigned
         ]
+        await _report_lag(app)
+        now = datetime.now(timezone.utc)
+        for campaign in owned:  # windows open and close without any event
+            metrics.CAMPAIGN_ACTIVE.labels(campaign.id).set(int(campaign.holds(now)))
         if not owned:
             return
         rebuild_if_needed()
@@ -204,10 +218,13 @@ def build_app(settings: Settings) -> Pipeline:
     @app.on_partitions_revoked.connect
     async def on_revoked(app, revoked, **kwargs) -> None:
         book.invalidate()
+        metrics.forget_campaigns()
+        CONSUMER_LAG.clear()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app, assigned, **kwargs) -> None:
         book.invalidate()
+        metrics.forget_campaigns()
 
     return Pipeline(
         app=app,
@@ -219,6 +236,46 @@ def build_app(settings: Settings) -> Pipeline:
         seen=seen,
         creators=creators,
     )
+
+
+def _batch_done(agent: str) -> None:
+    metrics.BATCHES_PROCESSED.labels(agent).inc()
+    metrics.LAST_BATCH.labels(agent).set_to_current_time()
+
+
+def _report_campaign(campaign: Campaign, total: CampaignTotal) -> None:
+    """Set the per-campaign gauges from a totals row this worker (the owner) publishes."""
+    metrics.CAMPAIGN_VIDEOS.labels(campaign.id).set(total.videos)
+    metrics.CAMPAIGN_PARTICIPANTS.labels(campaign.id).set(total.creators)
+    metrics.CAMPAIGN_DONATION.labels(campaign.id, campaign.currency).set(total.donation_minor)
+    _set_or_remove(metrics.CAMPAIGN_CAP, (campaign.id, campaign.currency), campaign.cap_minor)
+    _set_or_remove(metrics.CAMPAIGN_GOAL, (campaign.id,), campaign.goal_videos)
+    metrics.CAMPAIGN_ACTIVE.labels(campaign.id).set(int(campaign.holds(datetime.now(timezone.utc))))
+
+
+def _set_or_remove(gauge, labels: tuple, value: int | None) -> None:
+    """Set a gauge's series, or drop it when the campaign no longer has that value."""
+    if value is not None:
+        gauge.labels(*labels).set(value)
+    else:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            pass
+
+
+async def _report_lag(app: faust.App) -> None:
+    """Lag per assigned partition: fetch highwater minus the last committed offset."""
+    consumer = app.consumer
+    for tp in app.assignor.assigned_actives():
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # partition not fetched yet
+            continue
+        if highwater is None or highwater < 0:
+            continue
+        committed = consumer._committed_offset.get(tp) or 0
+        CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(max(0, highwater - committed))
 
 
 def _dead_letter(dlq: faust.TopicT, message, exc: InvalidEvent) -> None:

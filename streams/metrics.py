@@ -1,8 +1,15 @@
-"""Prometheus metrics of the stream worker (served on ``FORGOOD_WORKER_METRICS_PORT``)."""
+"""Prometheus metrics of the stream worker (served on ``FORGOOD_WORKER_METRICS_PORT``).
+
+Faust's own sensor (``faust.sensors.prometheus``) is installed too, under the prefix
+``faust_``: messages received/sent per topic, event runtimes, commit and send latencies,
+table operations, rebalances. What it lacks is defined here: validation outcomes,
+per-campaign progress (labels bounded by the number of campaigns; only the campaign's
+current owner reports it), freshness, and consumer lag computed from fetch highwaters.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter("forgood_events_consumed_total", "video-created events read from Kafka.")
 EVENTS_VALID = Counter("forgood_events_valid_total", "Events that passed validation.")
@@ -24,7 +31,55 @@ CAMPAIGN_VIDEOS_DUPLICATE = Counter(
 AGGREGATES_PUBLISHED = Counter(
     "forgood_aggregates_published_total", "Aggregate rows published for the sink.", ["kind"]
 )
+BATCHES_PROCESSED = Counter("forgood_batches_processed_total", "Batches processed.", ["agent"])
+LAST_BATCH = Gauge(
+    "forgood_last_batch_timestamp_seconds", "Wall-clock time the agent last finished a batch.", ["agent"]
+)
 CAMPAIGNS_LOADED = Gauge("forgood_campaigns_loaded", "Campaigns this worker knows.")
 CAMPAIGN_REGISTRY_REVISION = Gauge(
     "forgood_campaign_registry_revision", "Campaign records this worker has applied."
 )
+EVENT_TO_COUNTED = Histogram(
+    "forgood_event_to_counted_seconds",
+    "Seconds from a video's created_at to its first count.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
+)
+
+# Per-campaign progress, reported by the campaign's owner only.
+CAMPAIGN_VIDEOS = Gauge("forgood_campaign_videos", "Videos counted for the campaign.", ["campaign"])
+CAMPAIGN_PARTICIPANTS = Gauge(
+    "forgood_campaign_participants", "Distinct creators counted for the campaign.", ["campaign"]
+)
+CAMPAIGN_DONATION = Gauge(
+    "forgood_campaign_donation_raised_minor",
+    "Donation raised, in the currency's minor units.",
+    ["campaign", "currency"],
+)
+CAMPAIGN_CAP = Gauge(
+    "forgood_campaign_donation_cap_minor", "Donation cap in minor units (absent when uncapped).",
+    ["campaign", "currency"],
+)
+CAMPAIGN_GOAL = Gauge("forgood_campaign_goal_videos", "Goal in videos (absent when none).", ["campaign"])
+CAMPAIGN_ACTIVE = Gauge(
+    "forgood_campaign_active", "1 while now is inside the campaign's window, else 0.", ["campaign"]
+)
+CAMPAIGN_LAST_COUNTED = Gauge(
+    "forgood_campaign_last_counted_timestamp_seconds",
+    "Wall-clock time the campaign last counted a new video.",
+    ["campaign"],
+)
+
+PER_CAMPAIGN = (
+    CAMPAIGN_VIDEOS,
+    CAMPAIGN_PARTICIPANTS,
+    CAMPAIGN_DONATION,
+    CAMPAIGN_CAP,
+    CAMPAIGN_GOAL,
+    CAMPAIGN_ACTIVE,
+)
+
+
+def forget_campaigns() -> None:
+    """Drop every per-campaign series (on rebalance: ownership may have moved)."""
+    for gauge in PER_CAMPAIGN:
+        gauge.clear()

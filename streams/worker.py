@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 
 import faust
-from prometheus_client import start_http_server
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import REGISTRY
 
+from forgood.observability import serve_metrics
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
 from streams.app import build_app, changelog_topics
@@ -23,9 +25,10 @@ def run_worker(settings: Settings) -> None:
     """Create topics, serve /metrics, and run the Faust worker in the foreground."""
     ensure_topics(settings, extra=changelog_topics(settings))
     (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    serve_metrics(settings, settings.worker_metrics_port)
     pipeline = build_app(settings)
+    # Faust's own sensor, served by our /metrics server rather than Faust's web server.
+    pipeline.app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
     worker = faust.Worker(
         pipeline.app,
         loglevel=settings.log_level,

@@ -237,7 +237,11 @@ def test_faults_change_nothing(mix, stack_settings, tmp_path_factory):
         assert not missing_dead, f"bad inputs not dead-lettered: {missing_dead}\n{procs.tail()}"
     finally:
         procs.stop_all()
-        try:
-            client.execute(f"DROP DATABASE IF EXISTS {db}")
-        except Exception:
-            pass
+        if os.environ.get("FORGOOD_KEEP_FAULT_DATA"):  # post-mortem: keep topics and database
+            (tmp / "lines.jsonl").write_bytes(b"\n".join(lines))
+            print(f"kept: prefix {rid}, database {db}, lines in {tmp}/lines.jsonl")
+        else:
+            try:
+                client.execute(f"DROP DATABASE IF EXISTS {db}")
+            except Exception:
+                pass

@@ -1,0 +1,7 @@
+"""``python -m serve`` = ``forgood serve``."""
+
+import typer
+
+from serve.cli import serve_command
+
+typer.run(serve_command)
