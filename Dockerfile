@@ -37,6 +37,7 @@ COPY streams ./streams
 COPY sinks ./sinks
 COPY stack ./stack
 COPY control ./control
+COPY serve ./serve
 RUN pip install --no-cache-dir . \
     && forgood --help > /dev/null
 

@@ -258,6 +258,12 @@ def totals() -> None:
     console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings)))
 
 
+# --- serve -------------------------------------------------------------------------------
+from serve.cli import serve_command  # noqa: E402  (imports only typer; the service loads when run)
+
+app.command("serve")(serve_command)
+
+
 @app.command()
 def demo(
     rate: float = typer.Option(300.0, help="Simulated events per second."),

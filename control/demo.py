@@ -23,6 +23,7 @@ from forgood.campaigns import load_campaign_file
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
 from producers.campaigns import publish_campaigns
+from serve.settings import get_serve_settings
 from sinks.clickhouse import connect
 import stack
 
@@ -43,6 +44,10 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
         spawn("simulator", ["produce", "--simulate", "--rate", str(rate), "--duration", "0", "--quiet"],
               logs / "simulator.log"),
     ]
+    page = get_serve_settings().url
+    server = spawn("serve", ["serve"], logs / "serve.log")
+    console.print(f"live counter pages: [bold]{page}/[/] (one campaign: {page}/c/{campaigns[0].id}; "
+                  f"widget: {page}/embed/{campaigns[0].id})")
     stopping = False
 
     def _stop(*_):
@@ -55,6 +60,7 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
     client = connect(settings)
     started = time.monotonic()
     code = 0
+    warned = False
     try:
         with Live(console=console, refresh_per_second=2) as live:
             while not stopping and (duration <= 0 or time.monotonic() - started < duration):
@@ -65,12 +71,16 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
                     break
                 try:
                     table = totals_table(by_id, fetch_totals(client, settings))
-                    note = Text(f"{time.monotonic() - started:,.0f}s — logs in {logs} — Ctrl-C to stop", style="dim")
+                    if not server.alive and not warned:  # the pages are a bonus: never stop the demo for them
+                        console.print(f"[yellow]serve exited ({server.process.returncode}); see {logs}/serve.log")
+                        warned = True
+                    note = Text(f"{time.monotonic() - started:,.0f}s — pages at {page}/ — logs in {logs} — "
+                                "Ctrl-C to stop", style="dim")
                     live.update(Group(table, note))
                 except Exception as exc:  # ClickHouse still starting or tables not yet created
                     live.update(Text(f"waiting for ClickHouse tables … ({exc.__class__.__name__})"))
                 time.sleep(1.0)
     finally:
         console.print("\nstopping worker, sink and simulator …")
-        stop_all(children)
+        stop_all([*children, server])
     return code

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up this checkout on Debian (run as root, or as a user with sudo):
 #   1. Debian packages: clickhouse-server + clickhouse-client, prometheus (promtool) and
-#      prometheus-alertmanager (amtool) (and python3 / python3-venv if
+#      prometheus-alertmanager (amtool), chromium (browser tests) (and python3 / python3-venv if
 #      missing) -- apt-get update runs only when something must be installed;
 #   2. .venv with Python >= 3.11;
 #   3. `pip install -e '.[test]'` into .venv, skipped while pyproject.toml is unchanged.
@@ -63,8 +63,10 @@ find_python >/dev/null || packages+=(python3 python3-venv)
 # promtool / amtool check and unit-test the alerting rules and Alertmanager config.
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+# Debian's Chromium for the counter-page browser test (Playwright drives it; no browser download).
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if [ ${#packages[@]} -eq 0 ]; then
-    step "Debian packages: clickhouse-server ($(clickhouse_server)), promtool, amtool and Python present"
+    step "Debian packages: clickhouse-server ($(clickhouse_server)), promtool, amtool, chromium and Python present"
 else
     step "Debian packages: installing ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -25,6 +25,7 @@ STATIC = Path(__file__).parent / "static"
 STATE_KEY = web.AppKey("state", CounterState)
 HEARTBEAT_KEY = web.AppKey("heartbeat_s", float)
 PAGES_KEY = web.AppKey("pages", dict)
+FRAMES_KEY = web.AppKey("frames", dict)
 
 #: JSON answers may be cached this long (seconds): counters move, so keep it short.
 JSON_MAX_AGE = 1
@@ -87,7 +88,8 @@ async def get_campaign(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(request, OPENAPI, max_age=300)
+    return json_response(request, {**OPENAPI, "servers": [{"url": f"{request.scheme}://{request.host}"}]},
+                         max_age=300)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -118,6 +120,20 @@ def sse_frame(event: str, data, event_id: int | str | None = None) -> bytes:
     """One SSE frame: ``event:``, optional ``id:``, one ``data:`` line (compact JSON), blank line."""
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
     return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def update_frame(app: web.Application, campaign_id: str) -> bytes:
+    """The ``update`` (or ``removed``) frame of a campaign, rendered once per change and minute
+    however many clients receive it."""
+    state = app[STATE_KEY]
+    key = (state.revisions.get(campaign_id, 0), int(state.clock()) // 60)
+    cached = app[FRAMES_KEY].get(campaign_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    view = state.view(campaign_id)
+    frame = sse_frame("removed", {"id": campaign_id}) if view is None else sse_frame("update", view, view["version"])
+    app[FRAMES_KEY][campaign_id] = (key, frame)
+    return frame
 
 
 async def campaign_events(request: web.Request) -> web.StreamResponse:
@@ -154,13 +170,7 @@ async def _stream(request: web.Request, campaign_id: str | None) -> web.StreamRe
                 continue
             if subscriber.closed:
                 break
-            frames = []
-            for cid in subscriber.take():
-                view = state.view(cid)
-                if view is None:
-                    frames.append(sse_frame("removed", {"id": cid}))
-                else:
-                    frames.append(sse_frame("update", view, view["version"]))
+            frames = [update_frame(request.app, cid) for cid in subscriber.take()]
             if frames:
                 await response.write(b"".join(frames))
     except (ConnectionResetError, ConnectionError):
@@ -220,6 +230,7 @@ def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path
     app = web.Application(middlewares=[json_errors])
     app[STATE_KEY] = state
     app[HEARTBEAT_KEY] = heartbeat_s
+    app[FRAMES_KEY] = {}
     app[PAGES_KEY] = {name: (static_dir / f"{name}.html").read_bytes() for name in ("index", "campaign", "embed")}
     r = app.router
     for path, handler in (
@@ -229,7 +240,7 @@ def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path
         ("/api/events", all_events),
         ("/api/openapi.json", openapi),
     ):
-        r.add_get(path, handler)
+        r.add_get(path, handler, allow_head=not path.endswith("events"))  # no HEAD on endless streams
         r.add_route("OPTIONS", path, preflight)
     r.add_get("/healthz", healthz)
     r.add_get("/", _page("index"))

@@ -9,11 +9,12 @@ import typer
 
 
 def serve_command(
-    host: Optional[str] = typer.Option(None, help="Address to bind [env FORGOOD_SERVE_HOST, default 127.0.0.1]."),
-    port: Optional[int] = typer.Option(None, help="Port [env FORGOOD_SERVE_PORT, default 8080; 0 = any free]."),
+    host: Optional[str] = typer.Option(None, help="Address to bind (default: FORGOOD_SERVE_HOST, else 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default: FORGOOD_SERVE_PORT, else 8080; 0 = any free port)."),
 ) -> None:
     """Serve the live campaign counters: JSON API, push updates (SSE) and counter pages
     (http://127.0.0.1:8080 by default) until Ctrl-C / SIGTERM."""
+    from forgood.errors import ForgoodError
     from forgood.settings import get_settings
     from serve.server import run_serve
     from serve.settings import get_serve_settings
@@ -22,8 +23,13 @@ def serve_command(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)  # serve logs ClickHouse trouble itself
     serve_settings = get_serve_settings()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if overrides:
         serve_settings = serve_settings.model_validate({**serve_settings.model_dump(), **overrides})
-    run_serve(settings, serve_settings)
+    try:
+        run_serve(settings, serve_settings)
+    except ForgoodError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -16,6 +16,7 @@ import signal
 
 from aiohttp import web
 
+from forgood.errors import ConfigError
 from forgood.settings import Settings
 from serve.api import make_app
 from serve.settings import ServeSettings
@@ -33,7 +34,14 @@ async def serve(settings: Settings, serve_settings: ServeSettings, stop: asyncio
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, serve_settings.host, serve_settings.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {serve_settings.host}:{serve_settings.port}: {exc.strerror or exc} "
+            "(set FORGOOD_SERVE_PORT or --port to another port)"
+        ) from None
     port = runner.addresses[0][1] if runner.addresses else serve_settings.port
     url = serve_settings.model_copy(update={"port": port}).url
     log.info("serving %s (counter pages at %s/c/<campaign id>, API at %s/api/campaigns)", url, url, url)

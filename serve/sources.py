@@ -32,9 +32,10 @@ from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaTopicPartition
 
 from forgood.campaigns import Campaign
+from forgood.errors import ConfigError
 from forgood.records import CampaignMinute, CampaignTotal
 from forgood.settings import Settings
-from forgood.topics import pipeline_topics
+from forgood.topics import ensure_topics, pipeline_topics
 from serve.state import KEEP_MINUTES, CounterState, Removed
 from sinks.clickhouse import connect
 
@@ -139,8 +140,6 @@ class Follower:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         settings, state = self.settings, self.state
-        from forgood.topics import ensure_topics
-
         await self._retry(lambda: loop.run_in_executor(None, ensure_topics, settings), "create/check topics")
         offsets = await self._retry(lambda: loop.run_in_executor(None, sink_offsets, settings),
                                     "read the sink's offsets")
@@ -211,8 +210,8 @@ class Follower:
         while True:
             try:
                 return await call()
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, ConfigError):
+                raise  # a wrong partition count will not fix itself
             except Exception as exc:
                 log.warning("could not %s (%s); retrying in %.1f s", what, exc, delay)
                 await asyncio.sleep(delay)

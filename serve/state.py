@@ -92,6 +92,8 @@ class CounterState:
         self.following = False
         self.last_record_at: float | None = None
         self.stale_ignored = 0
+        #: Per campaign, how many changes it has seen (a cache key for rendered answers).
+        self.revisions: dict[str, int] = defaultdict(int)
 
     # --- changes -------------------------------------------------------------------------
 
@@ -152,6 +154,8 @@ class CounterState:
         ids = list(ids)
         if ids:
             self.last_record_at = self.clock()
+            for campaign_id in ids:
+                self.revisions[campaign_id] += 1
             for subscriber in list(self.subscribers):
                 subscriber.mark(ids)
 

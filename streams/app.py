@@ -36,11 +36,12 @@ from forgood.observability import CONSUMER_LAG
 from forgood.records import CampaignTotal, CampaignVideo
 from forgood.settings import Settings
 from forgood.topics import TopicSpec
-from streams import metrics
+from streams import faust_fixes, metrics
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook
 
 log = logging.getLogger(__name__)
+faust_fixes.install()
 
 TABLES = ("seen", "creators")
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
