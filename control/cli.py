@@ -258,6 +258,26 @@ def totals() -> None:
     console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings)))
 
 
+@app.command()
+def bench(
+    events: int = typer.Option(200_000, help="Events per throughput phase."),
+    probes: int = typer.Option(50, help="Single-event probes for freshness."),
+    partitions: int = typer.Option(8, help="Partitions of the benchmark topics."),
+    scale_out: bool = typer.Option(True, help="Also run with two workers."),
+    json_out: Path = typer.Option(Path("bench.json"), "--json", help="Write the figures here."),
+    campaigns_file: Optional[Path] = typer.Option(None, "--campaigns", help="Campaign mix."),
+) -> None:
+    """Measure raw ceiling, end-to-end throughput, freshness, state cost and scale-out."""
+    from control.bench import print_result, run_bench
+
+    settings = _settings()
+    logging.getLogger().setLevel(logging.WARNING)
+    result = run_bench(settings, events=events, probes=probes, partitions=partitions, scale_out=scale_out,
+                       campaigns_file=campaigns_file or settings.campaigns_file, json_path=json_out)
+    print_result(result)
+    console.print(f"figures written to {json_out}")
+
+
 # --- serve -------------------------------------------------------------------------------
 from serve.cli import serve_command  # noqa: E402  (imports only typer; the service loads when run)
 

@@ -31,6 +31,10 @@ CAMPAIGN_VIDEOS_DUPLICATE = Counter(
 AGGREGATES_PUBLISHED = Counter(
     "forgood_aggregates_published_total", "Aggregate rows published for the sink.", ["kind"]
 )
+OFFSET_JUMPS = Counter(
+    "forgood_offset_jumps_total",
+    "Fetched offsets that jumped past unread ones; each triggers a seek back (streams.faust_fixes).",
+)
 BATCHES_PROCESSED = Counter("forgood_batches_processed_total", "Batches processed.", ["agent"])
 LAST_BATCH = Gauge(
     "forgood_last_batch_timestamp_seconds", "Wall-clock time the agent last finished a batch.", ["agent"]
