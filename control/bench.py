@@ -166,27 +166,27 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
-async def _changelog_bytes(settings: Settings) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
+def _changelog_bytes(settings: Settings) -> int:
+    """Key + value bytes of every record in the tables' changelogs (what a restart reads back)."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+
     total = 0
-    try:
-        for spec in changelog_topics(settings):
-            tps = [TopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
+    for spec in changelog_topics(settings):
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
+                                 enable_auto_commit=False, auto_offset_reset="earliest",
+                                 consumer_timeout_ms=3000)
+        try:
+            tps = [KTopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
+            if not tps:
+                continue
             consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            idle = 0
-            while idle < 3:
-                batches = await consumer.getmany(timeout_ms=300, max_records=10000)
-                if not batches:
-                    idle += 1
-                for records in batches.values():
-                    for r in records:
-                        total += len(r.key or b"") + len(r.value or b"")
-        return total
-    finally:
-        await consumer.stop()
+            consumer.seek_to_beginning(*tps)
+            for record in consumer:
+                total += len(record.key or b"") + len(record.value or b"")
+        finally:
+            consumer.close()
+    return total
 
 
 def _end_to_end(base: Settings, result: BenchResult, campaigns, tags, state_root: Path, workers: int,
@@ -304,7 +304,7 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
             eps, counted, settings, children = _end_to_end(base, result, campaigns, tags, state_root, 1, progress)
             result.end_to_end_eps, result.end_to_end_counted = eps, counted
             result.ratio_end_to_end_to_raw = eps / result.raw_ceiling_eps if result.raw_ceiling_eps else 0.0
-            result.state_changelog_bytes_per_video = asyncio.run(_changelog_bytes(settings)) / max(1, counted)
+            result.state_changelog_bytes_per_video = _changelog_bytes(settings) / max(1, counted)
             # 3. freshness at half the measured rate
             result.freshness_load_eps = round(eps / 2, 1)
             latencies = _freshness(settings, tags, eps / 2, probes, progress)
