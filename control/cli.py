@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.markup import escape
 
 from forgood.errors import ForgoodError
 from forgood.settings import Settings, get_settings
+from forgood.signals import stop_on_signals
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local stack (broker + ClickHouse).")
@@ -228,15 +228,8 @@ def run() -> None:
 
     _settings()
     children = [spawn("worker", ["worker"]), spawn("sink", ["sink"])]
-    stopping = False
-
-    def _stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stopping:
+    stop = stop_on_signals()
+    while not stop.is_set():
         dead = first_exited(children)
         if dead:
             err.print(f"[bold red]{dead.name} exited with code {dead.process.returncode}; stopping[/]")

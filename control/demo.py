@@ -9,7 +9,6 @@ until Ctrl-C or ``duration``. Then stops the children cleanly; the stack stays u
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from control.processes import first_exited, spawn, stop_all
 from control.readback import fetch_totals, totals_table
 from forgood.campaigns import load_campaign_file
 from forgood.settings import Settings
+from forgood.signals import stop_on_signals
 from forgood.topics import ensure_topics
 from producers.campaigns import publish_campaigns
 from serve.settings import get_serve_settings
@@ -48,14 +48,7 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
     server = spawn("serve", ["serve"], logs / "serve.log")
     console.print(f"live counter pages: [bold]{page}/[/] (one campaign: {page}/c/{campaigns[0].id}; "
                   f"widget: {page}/embed/{campaigns[0].id})")
-    stopping = False
-
-    def _stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals()
     by_id = {c.id: c for c in campaigns}
     client = connect(settings)
     started = time.monotonic()
@@ -63,7 +56,7 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
     warned = False
     try:
         with Live(console=console, refresh_per_second=2) as live:
-            while not stopping and (duration <= 0 or time.monotonic() - started < duration):
+            while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
                 dead = first_exited(children)
                 if dead:
                     console.print(f"[bold red]{dead.name} exited ({dead.process.returncode}); see {logs}/{dead.name}.log")

@@ -7,8 +7,6 @@ campaign keyed by id. Running workers pick the change up within about a second.
 
 from __future__ import annotations
 
-import time
-
 from kafka import KafkaConsumer, TopicPartition
 
 from forgood.campaigns import Campaign
@@ -16,6 +14,7 @@ from forgood.errors import ProducerError
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
 from producers.client import make_producer
+from producers.reading import records_to_end
 
 
 def publish_campaigns(settings: Settings, campaigns: tuple[Campaign, ...]) -> None:
@@ -53,22 +52,15 @@ def read_campaigns(settings: Settings, timeout_s: float = 10.0) -> dict[str, Cam
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         campaigns: dict[str, Campaign] = {}
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if time.monotonic() > deadline:
-                raise ProducerError(f"could not read {settings.campaigns_topic} to its end in {timeout_s} s")
-            polled = consumer.poll(timeout_ms=500)
-            for records in polled.values():
-                for record in records:
-                    key = record.key.decode()
-                    if record.value is None:
-                        campaigns.pop(key, None)
-                    else:
-                        campaigns[key] = Campaign.from_json(record.value)
-            if all(
-                consumer.highwater(tp) is not None and consumer.position(tp) >= consumer.highwater(tp)
-                for tp in tps
-            ):
-                return campaigns
+        try:
+            for record in records_to_end(consumer, tps, timeout_s):
+                key = record.key.decode()
+                if record.value is None:
+                    campaigns.pop(key, None)
+                else:
+                    campaigns[key] = Campaign.from_json(record.value)
+        except TimeoutError:
+            raise ProducerError(f"could not read {settings.campaigns_topic} to its end in {timeout_s} s") from None
+        return campaigns
     finally:
         consumer.close()

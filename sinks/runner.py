@@ -13,13 +13,13 @@ commits and closes.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 from kafka import KafkaConsumer, TopicPartition
 
 from forgood.observability import CONSUMER_LAG, serve_metrics
 from forgood.records import CampaignMinute, CampaignTotal
+from forgood.signals import stop_on_signals
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
 from sinks import metrics
@@ -64,7 +64,7 @@ def decode(settings: Settings, topic: str, value: bytes) -> CampaignTotal | Camp
 
 def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     """Consume aggregates and write them to ClickHouse until ``stop`` is set or a signal."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     ensure_topics(settings)
     serve_metrics(settings, settings.sink_metrics_port)
     sink = ClickHouseSink(settings)
@@ -100,10 +100,3 @@ def _report_lag(consumer: KafkaConsumer) -> None:
         if highwater is not None:
             lag = max(0, highwater - consumer.position(tp))
             CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(lag)
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
