@@ -1,7 +1,9 @@
 """Records that flow between forgood's processes, with their wire format (compact JSON).
 
-* :class:`CampaignVideo` — stream stage 1 to stage 2: one matched (campaign, video), keyed by
-  campaign id so one owner holds each campaign's running total.
+* :class:`CampaignVideoBatch` — stream stage 1 to stage 2: the matched videos of one campaign
+  from one batch (:class:`CampaignVideo` each), keyed by campaign id so one owner holds each
+  campaign's running total. One record per campaign per batch, not per video: per-record
+  overhead in the producer and consumer is what limits a Python worker.
 * :class:`CampaignTotal` / :class:`CampaignMinute` — stream to sink: aggregate rows as
   *absolute* values with a ``version``; writing one twice, or an older one after a newer one,
   changes nothing in ClickHouse (the highest version wins).
@@ -27,13 +29,35 @@ class CampaignVideo:
     minute: int
     created_at: float = field(default=0.0, compare=False)
 
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignVideoBatch:
+    """Videos matched for one campaign, forwarded together.
+
+    Wire format: ``[campaign_id, [[video_id, creator_id, minute, created_at], ...]]``.
+    """
+
+    campaign_id: str
+    videos: tuple[CampaignVideo, ...]
+
     def to_bytes(self) -> bytes:
-        return orjson.dumps((self.campaign_id, self.video_id, self.creator_id, self.minute, self.created_at))
+        return orjson.dumps(
+            (self.campaign_id, [(v.video_id, v.creator_id, v.minute, v.created_at) for v in self.videos])
+        )
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "CampaignVideo":
-        campaign_id, video_id, creator_id, minute, *rest = orjson.loads(raw)
-        return cls(campaign_id, video_id, creator_id, int(minute), float(rest[0]) if rest else 0.0)
+    def from_bytes(cls, raw: bytes) -> "CampaignVideoBatch":
+        campaign_id, items = orjson.loads(raw)
+        return cls(
+            campaign_id,
+            tuple(CampaignVideo(campaign_id, v, c, int(m), float(t)) for v, c, m, t in items),
+        )
+
+    @classmethod
+    def chunked(cls, campaign_id: str, videos: list[CampaignVideo], size: int) -> list["CampaignVideoBatch"]:
+        """``videos`` split into batches of at most ``size`` (records stay well under 1 MB)."""
+        return [cls(campaign_id, tuple(videos[i : i + size])) for i in range(0, len(videos), size)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,15 +58,22 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(9464, description="Prometheus /metrics port of the stream worker.")
     sink_metrics_port: int = Field(9465, description="Prometheus /metrics port of the ClickHouse sink.")
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
-    batch_window_s: float = Field(0.2, gt=0, description="Longest wait to fill a worker batch, seconds.")
+    batch_window_s: float = Field(0.1, gt=0, description="Longest wait to fill a worker batch, seconds.")
     producer_max_batch_bytes: int = Field(
         1,
         ge=1,
         description="Stream worker's producer batch limit in bytes. 1 (one record per batch) works "
         "around tansu reporting wrong end offsets, which breaks table recovery; use 1048576 on Kafka.",
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=60000,
+        description="Longest a consumer's fetch waits for data, ms (worker and sink). Kafka answers as "
+        "soon as data arrives; tansu only when the wait ends, so this bounds the latency of each hop.",
+    )
     sink_batch_rows: int = Field(5000, ge=1, description="Most rows the sink puts in one INSERT.")
-    sink_flush_s: float = Field(0.5, gt=0, description="Longest time the sink holds rows before writing.")
+    sink_flush_s: float = Field(0.2, gt=0, description="Longest time the sink holds rows before writing.")
     max_future_skew_s: int = Field(300, ge=0, description="Events dated later than now + this are rejected.")
     session_timeout_s: float = Field(10.0, gt=0, description="Kafka consumer-group session timeout.")
     log_level: str = Field("INFO", description="Log level of every process.")

@@ -37,6 +37,7 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.sink_batch_rows,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     consumer.assign(
         [

@@ -4,12 +4,14 @@ Data flow (all topics created up front, see :func:`changelog_topics`):
 
 1. ``match_videos`` reads ``video-created`` (keyed by video) in batches, validates each
    event (bad ones go to the dead-letter topic with their original bytes), matches it
-   against the campaigns, and forwards one :class:`~forgood.records.CampaignVideo` per
-   matching campaign to ``forgood-campaign-videos``, **keyed by campaign**: every campaign
-   then has exactly one owner (one partition, one worker), which makes caps exact.
-2. ``count_videos`` reads those in batches and records each in the ``seen`` / ``creators``
-   tables (idempotent set inserts, see :mod:`streams.tally`), then publishes the touched
-   campaigns' totals and changed minutes as absolute, versioned rows for the sink.
+   against the campaigns, and forwards the batch's videos of each matching campaign as one
+   :class:`~forgood.records.CampaignVideoBatch` to ``forgood-campaign-videos``, **keyed by
+   campaign**: every campaign then has exactly one owner (one partition, one worker), which
+   makes caps exact.
+2. ``count_videos`` reads those in batches, records the new videos and creators in memory
+   and appends one entry per campaign and batch to the ``ledger`` table (changelogged,
+   idempotent, see :mod:`streams.tally`), then publishes the touched campaigns' totals and
+   changed minutes as absolute, versioned rows for the sink.
 
 Delivery is at-least-once: Faust flushes table changelogs and forwarded records before it
 commits source offsets, and every step is idempotent, so a redelivered or re-processed event
@@ -33,17 +35,19 @@ from forgood.campaigns import Campaign
 from forgood.errors import InvalidEvent
 from forgood.events import parse_video_created
 from forgood.observability import CONSUMER_LAG
-from forgood.records import CampaignTotal, CampaignVideo
+from forgood.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.settings import Settings
 from forgood.topics import TopicSpec
-from streams import faust_fixes, metrics
+from streams import faust_fixes, fetching, metrics
 from streams.registry import CampaignRegistry
-from streams.tally import TallyBook
+from streams.tally import TallyBook, ledger_key
 
 log = logging.getLogger(__name__)
 faust_fixes.install()
 
-TABLES = ("seen", "creators")
+TABLES = ("ledger",)
+# Videos per forwarded record: ~70 bytes each, so a record stays far below 1 MB.
+VIDEOS_PER_RECORD = 2000
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -79,8 +83,7 @@ class Pipeline:
     settings: Settings
     match_videos: faust.types.AgentT
     count_videos: faust.types.AgentT
-    seen: faust.types.TableT
-    creators: faust.types.TableT
+    ledger: faust.types.TableT
 
 
 def build_app(settings: Settings) -> Pipeline:
@@ -104,6 +107,7 @@ def build_app(settings: Settings) -> Pipeline:
         producer_max_batch_size=settings.producer_max_batch_bytes,
         producer_acks=-1,
     )
+    fetching.set_fetch_max_wait(app, settings.fetch_max_wait_ms)
     registry = CampaignRegistry(settings)
     book = TallyBook()
 
@@ -112,8 +116,8 @@ def build_app(settings: Settings) -> Pipeline:
     totals = app.topic(settings.totals_topic, partitions=n, **RAW)
     minutes = app.topic(settings.minutes_topic, partitions=n, **RAW)
     dlq = app.topic(settings.dlq_topic, partitions=n, **RAW)
-    seen = app.Table("seen", default=None, partitions=n, key_type=str, value_type=int)
-    creators = app.Table("creators", default=None, partitions=n, key_type=str, value_type=int)
+    # value_type=bytes: entries are stored and changelogged as the raw LedgerEntry bytes.
+    ledger = app.Table("ledger", default=None, partitions=n, key_type=str, value_type=bytes)
 
     def publish(campaign_ids) -> None:
         """Publish totals and changed minutes of campaigns this worker owns (never others:
@@ -136,7 +140,7 @@ def build_app(settings: Settings) -> Pipeline:
         """Re-derive counters after a start or rebalance; every campaign is then republished
         in full (its tally has no published state), by its next batch or the timer."""
         if not book.valid:
-            book.rebuild(seen.items(), creators.keys())
+            book.rebuild(ledger.items())
             log.info("rebuilt tallies of %d campaign(s) from tables", len(book.tallies))
 
     @app.task
@@ -153,6 +157,7 @@ def build_app(settings: Settings) -> Pipeline:
             now = datetime.now(timezone.utc)
             max_skew = timedelta(seconds=skew)
             valid = 0
+            matches: dict[str, list[CampaignVideo]] = {}
             for event in events:
                 message = event.message
                 try:
@@ -168,8 +173,11 @@ def build_app(settings: Settings) -> Pipeline:
                 minute, created = video.minute, video.created_at.timestamp()
                 for campaign in matched:
                     item = CampaignVideo(campaign.id, video.video_id, video.creator_id, minute, created)
-                    campaign_videos.send_soon(key=campaign.id.encode(), value=item.to_bytes(), **RAW)
+                    matches.setdefault(campaign.id, []).append(item)
                 metrics.CAMPAIGN_VIDEOS_MATCHED.inc(len(matched))
+            for campaign_id, items in matches.items():
+                for batch in CampaignVideoBatch.chunked(campaign_id, items, VIDEOS_PER_RECORD):
+                    campaign_videos.send_soon(key=campaign_id.encode(), value=batch.to_bytes(), **RAW)
             metrics.EVENTS_VALID.inc(valid)
             _batch_done("match_videos")
 
@@ -178,19 +186,27 @@ def build_app(settings: Settings) -> Pipeline:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
             rebuild_if_needed()
             touched: set[str] = set()
-            new = 0
+            received = new = 0
             now = time.time()
             for event in events:
-                _enter_event(event)
-                item = CampaignVideo.from_bytes(event.message.value)
-                if book.record(item, seen, creators):
-                    new += 1
-                    if item.created_at:
-                        metrics.EVENT_TO_COUNTED.observe(max(0.0, now - item.created_at))
-                    metrics.CAMPAIGN_LAST_COUNTED.labels(item.campaign_id).set(now)
-                touched.add(item.campaign_id)
+                message = event.message
+                batch = CampaignVideoBatch.from_bytes(message.value)
+                recorded = book.record(batch)
+                if recorded.entry is not None:
+                    _enter_event(event)
+                    ledger[ledger_key(batch.campaign_id, message.offset, recorded.first_new)] = (
+                        recorded.entry.to_bytes()
+                    )
+                if recorded.new_videos:
+                    for item in recorded.new_videos:
+                        if item.created_at:
+                            metrics.EVENT_TO_COUNTED.observe(max(0.0, now - item.created_at))
+                    metrics.CAMPAIGN_LAST_COUNTED.labels(batch.campaign_id).set(now)
+                received += len(batch.videos)
+                new += len(recorded.new_videos)
+                touched.add(batch.campaign_id)
             metrics.CAMPAIGN_VIDEOS_COUNTED.inc(new)
-            metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(len(events) - new)
+            metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(received - new)
             publish(touched)
             _batch_done("count_videos")
 
@@ -234,8 +250,7 @@ def build_app(settings: Settings) -> Pipeline:
         settings=settings,
         match_videos=match_videos,
         count_videos=count_videos,
-        seen=seen,
-        creators=creators,
+        ledger=ledger,
     )
 
 

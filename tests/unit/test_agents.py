@@ -29,9 +29,10 @@ from prometheus_client import REGISTRY
 import streams.app
 import streams.registry
 from forgood.campaigns import Campaign, load_campaign_file
-from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo
+from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.settings import Settings
 from streams.app import build_app
+from streams.tally import SEP, LedgerEntry, campaign_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -136,13 +137,26 @@ class Harness:
     def s(self) -> Settings:
         return self.p.settings
 
-    def forwarded(self, since: int = 0) -> list[CampaignVideo]:
+    def forwarded_batches(self, since: int = 0) -> list[CampaignVideoBatch]:
         out = []
         for s in self.to(self.s.campaign_videos_topic, since):
-            item = CampaignVideo.from_bytes(s.value)
-            assert s.key == item.campaign_id.encode(), "campaign videos must be keyed by campaign"
-            out.append(item)
+            batch = CampaignVideoBatch.from_bytes(s.value)
+            assert s.key == batch.campaign_id.encode(), "campaign videos must be keyed by campaign"
+            assert batch.videos, "no empty batches"
+            out.append(batch)
         return out
+
+    def forwarded(self, since: int = 0) -> list[CampaignVideo]:
+        return [item for batch in self.forwarded_batches(since) for item in batch.videos]
+
+    def ledger(self) -> tuple[dict[str, int], set[str]]:
+        """``campaign␟video -> minute`` and ``campaign␟creator`` of every ledger entry."""
+        seen, creators = {}, set()
+        for key, raw in self.p.ledger.items():
+            entry = LedgerEntry.from_bytes(raw)
+            seen.update({f"{campaign_of(key)}{SEP}{v}": m for v, m in entry.videos})
+            creators.update(f"{campaign_of(key)}{SEP}{c}" for c in entry.creators)
+        return seen, creators
 
     def totals(self, since: int = 0) -> list[CampaignTotal]:
         out = []
@@ -405,9 +419,11 @@ def test_tombstone_on_the_source_topic_is_dead_lettered_as_not_json(h):
 
 
 def put_items(agent, items, partition: int | None = None):
+    """Put each item as its own forwarded record (a batch of one)."""
     async def go():
         for item in items:
-            await agent.put(item.to_bytes(), key=item.campaign_id.encode(), partition=partition)
+            batch = CampaignVideoBatch(item.campaign_id, (item,))
+            await agent.put(batch.to_bytes(), key=item.campaign_id.encode(), partition=partition)
     return go()
 
 
@@ -445,14 +461,13 @@ def test_count_videos_counts_once_publishes_totals_and_minutes(h):
     h.run(scenario())
     now_s = int(time.time())
 
-    # Tables: the sets the counters derive from.
-    assert dict(h.p.seen.items()) == {
+    # The ledger: the sets the counters derive from.
+    seen, creators = h.ledger()
+    assert seen == {
         f"{RND}\x1fv1": M1, f"{RND}\x1fv2": M1, f"{RND}\x1fv3": M2, f"{RND}\x1fv4": M2,
         f"{DANCE}\x1fv1": M1,
     }
-    assert dict(h.p.creators.items()) == {
-        f"{RND}\x1fu1": 1, f"{RND}\x1fu2": 1, f"{RND}\x1fu3": 1, f"{DANCE}\x1fu1": 1,
-    }
+    assert creators == {f"{RND}\x1fu1", f"{RND}\x1fu2", f"{RND}\x1fu3", f"{DANCE}\x1fu1"}
     assert m.delta("forgood_campaign_videos_counted_total") == 5
     assert m.delta("forgood_campaign_videos_duplicate_total") == 3 + 1
 
@@ -520,13 +535,13 @@ def test_count_videos_applies_the_cap_and_skips_unknown_campaigns(h):
     minutes = last_by(h.minutes(), lambda r: r.minute)
     assert {k: (r.videos, r.donation_minor) for k, r in minutes.items()} == {
         M1: (1, 200), M2: (1, 200), M2 + 60: (1, 100), M2 + 120: (1, 0)}
-    assert "ghost\x1fg1" in dict(h.p.seen.items())
+    assert "ghost\x1fg1" in h.ledger()[0]
     assert h.p.book.tallies["ghost"].videos == 1
 
 
-def test_table_writes_go_to_the_changelog_partition_of_their_own_event(make_harness):
+def test_ledger_writes_go_to_the_changelog_partition_of_their_own_event(make_harness):
     # One batch of exactly three events from three partitions (batch_size=3, long window):
-    # each table write must land in its own event's partition, not the batch's last one.
+    # each ledger write must land in its own event's partition, not the batch's last one.
     h = make_harness(batch_size=3, batch_window_s=2.0)
     items = [(CampaignVideo(RND, "p5", "c5", M1), 5), (CampaignVideo(DANCE, "p2", "c2", M1), 2),
              (CampaignVideo(MOV, "p7", "c7", M1), 7)]
@@ -535,16 +550,65 @@ def test_table_writes_go_to_the_changelog_partition_of_their_own_event(make_harn
     async def scenario():
         async with h.p.count_videos.test_context() as agent:
             for item, partition in items:
-                await agent.put(item.to_bytes(), key=item.campaign_id.encode(), partition=partition)
+                await put_items(agent, [item], partition)
             await eventually(lambda: len(h.totals()) == 3, "the batch's totals")
             batches.append({r.version for r in h.totals()})
 
     h.run(scenario())
     assert len(batches[0]) == 1, "the three events were expected in one batch"
-    assert sorted(h.changelog("seen")) == sorted([
-        (f"{RND}\x1fp5", M1, 5), (f"{DANCE}\x1fp2", M1, 2), (f"{MOV}\x1fp7", M1, 7)])
-    assert sorted(h.changelog("creators")) == sorted([
-        (f"{RND}\x1fc5", 1, 5), (f"{DANCE}\x1fc2", 1, 2), (f"{MOV}\x1fc7", 1, 7)])
+    # One entry per campaign, keyed by the source offset and position of its first new item.
+    # (The test context numbers offsets across partitions: 0, 1, 2 in put order.)
+    assert sorted(h.changelog("ledger")) == sorted([
+        (f"{RND}\x1f0.0", [[[M1, ["p5"]]], ["c5"]], 5),
+        (f"{DANCE}\x1f1.0", [[[M1, ["p2"]]], ["c2"]], 2),
+        (f"{MOV}\x1f2.0", [[[M1, ["p7"]]], ["c7"]], 7)])
+
+
+def test_a_batch_is_forwarded_as_one_record_per_campaign(make_harness):
+    # Five events in one batch (batch_size=5, long window), three matching RND, three DANCE
+    # (one event matches both): exactly one record per campaign, items in event order.
+    h = make_harness(batch_size=5, batch_window_s=2.0)
+    m = snapshot()
+    events = [("a", ["#RedNoseDay"]), ("b", ["#DanceForChange"]), ("c", ["#RedNoseDay", "#DanceForChange"]),
+              ("d", ["#fyp"]), ("e", ["#RedNoseDay", "#DanceForChange"])]
+
+    async def scenario():
+        async with h.p.match_videos.test_context() as agent:
+            for video, tags in events:
+                await agent.put(event(video, f"u-{video}", tags), key=video.encode())
+            await eventually(lambda: m.delta("forgood_events_valid_total") == 5, "the batch")
+
+    h.run(scenario())
+    batches = sorted(h.forwarded_batches(), key=lambda b: b.campaign_id)
+    assert [(b.campaign_id, [v.video_id for v in b.videos]) for b in batches] == [
+        (DANCE, ["b", "c", "e"]), (RND, ["a", "c", "e"])]
+    assert all(v.creator_id == f"u-{v.video_id}" and v.minute == M1 for b in batches for v in b.videos)
+    assert m.delta("forgood_campaign_videos_matched_total") == 6
+
+
+def test_multi_video_records_count_once_and_a_redelivery_writes_no_entry(h):
+    m = snapshot()
+    first = CampaignVideoBatch(RND, (CampaignVideo(RND, "v1", "u1", M1), CampaignVideo(RND, "v2", "u2", M1),
+                                     CampaignVideo(RND, "v1", "u1", M2)))  # a duplicate inside the record
+    second = CampaignVideoBatch(RND, (CampaignVideo(RND, "v2", "u2", M1), CampaignVideo(RND, "v3", "u1", M2)))
+
+    async def scenario():
+        async with h.p.count_videos.test_context() as agent:
+            for batch in (first, second, first, second):  # then both redelivered
+                await agent.put(batch.to_bytes(), key=RND.encode())
+            await eventually(lambda: m.delta("forgood_campaign_videos_counted_total")
+                             + m.delta("forgood_campaign_videos_duplicate_total") == 10, "all items")
+
+    h.run(scenario())
+    assert m.delta("forgood_campaign_videos_counted_total") == 3
+    assert m.delta("forgood_campaign_videos_duplicate_total") == 7
+    # Two entries: the first record's (from its position 0) and the second's new item (position 1).
+    assert sorted(h.changelog("ledger"), key=lambda c: c[0]) == [
+        (f"{RND}\x1f0.0", [[[M1, ["v1", "v2"]]], ["u1", "u2"]], 0),
+        (f"{RND}\x1f1.1", [[[M2, ["v3"]]], []], 0),
+    ]
+    total = last_by(h.totals(), lambda r: r.campaign_id)[RND]
+    assert (total.videos, total.creators, total.donation_minor) == (3, 2, 600)
 
 
 # --- 3. live campaign updates ------------------------------------------------------------

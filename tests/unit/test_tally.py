@@ -1,4 +1,4 @@
-"""streams.tally: exact, idempotent counting from two sets, and the rows it publishes."""
+"""streams.tally: exact, idempotent counting, the ledger it appends to, and the rows it publishes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgood.campaigns import Campaign
-from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo
+from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.rules import minute_donations, total_donation
-from streams.tally import SEP, TallyBook, campaign_of, member_key
+from streams.tally import SEP, LedgerEntry, TallyBook, campaign_of, ledger_key
 
 M = 60
 T0 = 1_793_000_040  # a minute boundary (epoch seconds)
@@ -47,62 +47,108 @@ def counters(book: TallyBook) -> dict[str, tuple[int, int, dict[int, int]]]:
     return out
 
 
-def fresh() -> tuple[TallyBook, dict[str, int], dict[str, int]]:
+def fresh() -> tuple[TallyBook, dict[str, bytes]]:
     book = TallyBook()
-    book.rebuild([], [])
-    return book, {}, {}
+    book.rebuild([])
+    return book, {}
+
+
+def record(book: TallyBook, ledger: dict[str, bytes], *items: CampaignVideo, offset: int | None = None) -> int:
+    """Record ``items`` (one campaign) as one forwarded batch, appending its entry the way the
+    agent does; returns how many of its videos were new."""
+    batch = CampaignVideoBatch(items[0].campaign_id, items)
+    done = book.record(batch)
+    if done.entry is not None:
+        key = ledger_key(batch.campaign_id, len(ledger) if offset is None else offset, done.first_new)
+        assert key not in ledger, "a ledger entry must never be overwritten"
+        ledger[key] = done.entry.to_bytes()
+    return len(done.new_videos)
+
+
+def seen_in(ledger: dict[str, bytes]) -> dict[str, int]:
+    """``campaign␟video -> minute`` of every video in the ledger."""
+    return {f"{campaign_of(k)}{SEP}{v}": m for k, raw in ledger.items() for v, m in LedgerEntry.from_bytes(raw).videos}
+
+
+def creators_in(ledger: dict[str, bytes]) -> set[str]:
+    return {f"{campaign_of(k)}{SEP}{c}" for k, raw in ledger.items() for c in LedgerEntry.from_bytes(raw).creators}
 
 
 # --- keys ----------------------------------------------------------------------------------
 
 
-def test_member_key_and_campaign_of():
-    key = member_key("dance", "video-1")
-    assert key == "dance\x1fvideo-1"
+def test_ledger_key_and_campaign_of():
+    key = ledger_key("dance", 42, 7)
+    assert key == "dance\x1f42.7"
     assert campaign_of(key) == "dance"
-    # A member containing the separator still maps back to the right campaign.
-    assert campaign_of(member_key("dance", f"a{SEP}b")) == "dance"
+
+
+def test_ledger_entry_round_trips_and_groups_by_minute():
+    entry = LedgerEntry((("v1", T0), ("v2", T0 + M), ("v3", T0)), ("alice", "bob"))
+    raw = entry.to_bytes()
+    assert raw == b'[[[%d,["v1","v3"]],[%d,["v2"]]],["alice","bob"]]' % (T0, T0 + M)
+    assert sorted(LedgerEntry.from_bytes(raw).videos) == sorted(entry.videos)
+    assert LedgerEntry.from_bytes(raw).creators == entry.creators
+
+
+def test_batch_records_only_new_members_and_names_the_first_new_item():
+    book, ledger = fresh()
+    first = CampaignVideoBatch("dance", (cv("dance", "v1", "alice"), cv("dance", "v2", "alice")))
+    done = book.record(first)
+    assert (done.first_new, [v.video_id for v in done.new_videos]) == (0, ["v1", "v2"])
+    assert done.entry == LedgerEntry((("v1", T0), ("v2", T0)), ("alice",))
+    # A redelivered batch with one new item: the entry holds only that item, and its key
+    # (the first new position) differs from any earlier entry's.
+    again = CampaignVideoBatch("dance", first.videos + (cv("dance", "v3", "bob", T0 + M),))
+    done = book.record(again)
+    assert (done.first_new, done.entry) == (2, LedgerEntry((("v3", T0 + M),), ("bob",)))
+    # A known video by a new creator still produces an entry (creators are a set too).
+    done = book.record(CampaignVideoBatch("dance", (cv("dance", "v1", "carol"),)))
+    assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), ("carol",)), ())
+    # Nothing new at all: no entry.
+    assert book.record(again).entry is None
+    assert counters(book) == {"dance": (3, 3, {T0: 2, T0 + M: 1})}
 
 
 # --- record --------------------------------------------------------------------------------
 
 
 def test_record_counts_new_video_and_creator():
-    book, seen, creators = fresh()
-    assert book.record(cv("dance", "v1", "alice", T0 + 5 * M), seen, creators) is True
-    assert seen == {"dance\x1fv1": T0 + 5 * M}
-    assert creators == {"dance\x1falice": 1}
+    book, ledger = fresh()
+    assert record(book, ledger, cv("dance", "v1", "alice", T0 + 5 * M)) == 1
+    assert seen_in(ledger) == {"dance\x1fv1": T0 + 5 * M}
+    assert creators_in(ledger) == {"dance\x1falice"}
     assert counters(book) == {"dance": (1, 1, {T0 + 5 * M: 1})}
 
 
 def test_same_video_twice_counts_once():
-    book, seen, creators = fresh()
-    assert book.record(cv("dance", "v1", "alice"), seen, creators) is True
-    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
+    book, ledger = fresh()
+    assert record(book, ledger, cv("dance", "v1", "alice")) == 1
+    assert record(book, ledger, cv("dance", "v1", "alice")) == 0
     assert counters(book) == {"dance": (1, 1, {T0: 1})}
-    assert len(seen) == 1 and len(creators) == 1
+    assert len(seen_in(ledger)) == 1 and len(creators_in(ledger)) == 1 and len(ledger) == 1
 
 
 def test_redelivery_in_another_minute_keeps_first_minute():
-    book, seen, creators = fresh()
-    book.record(cv("dance", "v1", "alice", T0), seen, creators)
-    assert book.record(cv("dance", "v1", "alice", T0 + M), seen, creators) is False
-    assert seen == {"dance\x1fv1": T0}
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "alice", T0))
+    assert record(book, ledger, cv("dance", "v1", "alice", T0 + M)) == 0
+    assert seen_in(ledger) == {"dance\x1fv1": T0}
     assert counters(book) == {"dance": (1, 1, {T0: 1})}
 
 
 def test_same_video_in_two_campaigns_counts_once_each():
-    book, seen, creators = fresh()
-    assert book.record(cv("dance", "v1", "alice"), seen, creators) is True
-    assert book.record(cv("music", "v1", "alice"), seen, creators) is True
-    assert book.record(cv("music", "v1", "alice"), seen, creators) is False
+    book, ledger = fresh()
+    assert record(book, ledger, cv("dance", "v1", "alice")) == 1
+    assert record(book, ledger, cv("music", "v1", "alice")) == 1
+    assert record(book, ledger, cv("music", "v1", "alice")) == 0
     assert counters(book) == {"dance": (1, 1, {T0: 1}), "music": (1, 1, {T0: 1})}
-    assert set(seen) == {"dance\x1fv1", "music\x1fv1"}
-    assert set(creators) == {"dance\x1falice", "music\x1falice"}
+    assert set(seen_in(ledger)) == {"dance\x1fv1", "music\x1fv1"}
+    assert creators_in(ledger) == {"dance\x1falice", "music\x1falice"}
 
 
 def test_distinct_creators_and_minute_counts():
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     items = [
         cv("dance", "v1", "alice", T0),
         cv("dance", "v2", "alice", T0),
@@ -112,7 +158,7 @@ def test_distinct_creators_and_minute_counts():
         cv("dance", "v6", "bob", T0 + 3 * M),
     ]
     for item in items:
-        assert book.record(item, seen, creators) is True
+        assert record(book, ledger, item) == 1
     assert counters(book) == {"dance": (6, 3, {T0: 2, T0 + M: 1, T0 + 3 * M: 3})}
 
 
@@ -127,13 +173,13 @@ SEQUENCE = [
 
 
 def test_replaying_the_whole_sequence_changes_nothing():
-    book, seen, creators = fresh()
-    first = [book.record(item, seen, creators) for item in SEQUENCE]
+    book, ledger = fresh()
+    first = [record(book, ledger, item) for item in SEQUENCE]
     assert first == [True, True, True, True, True, False]
-    after_once = (counters(book), dict(seen), dict(creators))
-    second = [book.record(item, seen, creators) for item in SEQUENCE]
+    after_once = (counters(book), dict(ledger))
+    second = [record(book, ledger, item) for item in SEQUENCE]
     assert second == [False] * len(SEQUENCE)
-    assert (counters(book), dict(seen), dict(creators)) == after_once
+    assert (counters(book), dict(ledger)) == after_once  # nothing new: no entry written
     assert after_once[0] == {
         "dance": (3, 2, {T0: 2, T0 + M: 1}),
         "music": (2, 2, {T0: 1, T0 + 2 * M: 1}),
@@ -141,18 +187,17 @@ def test_replaying_the_whole_sequence_changes_nothing():
 
 
 def test_crash_between_writes_still_adds_the_creator():
-    # The previous run wrote `seen` and crashed before writing `creators`.
-    seen = {member_key("dance", "v1"): T0}
-    creators: dict[str, int] = {}
+    # The previous run's entry held the video only (its creator counted in another run).
+    ledger = {ledger_key("dance", 0, 0): LedgerEntry((("v1", T0),), ()).to_bytes()}
     book = TallyBook()
-    book.rebuild(seen.items(), creators)
+    book.rebuild(ledger.items())
     assert counters(book) == {"dance": (1, 0, {T0: 1})}
     # The event is redelivered: the video is known, but the creator is added now.
-    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
-    assert creators == {"dance\x1falice": 1}
+    assert record(book, ledger, cv("dance", "v1", "alice")) == 0
+    assert creators_in(ledger) == {"dance\x1falice"}
     assert counters(book) == {"dance": (1, 1, {T0: 1})}
     # A further redelivery adds nothing.
-    assert book.record(cv("dance", "v1", "alice"), seen, creators) is False
+    assert record(book, ledger, cv("dance", "v1", "alice")) == 0
     assert counters(book) == {"dance": (1, 1, {T0: 1})}
 
 
@@ -160,28 +205,28 @@ def test_crash_between_writes_still_adds_the_creator():
 
 
 def test_rebuild_reproduces_counters():
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     for item in SEQUENCE:
-        book.record(item, seen, creators)
+        record(book, ledger, item)
     other = TallyBook()
     assert other.valid is False
-    other.rebuild(seen.items(), creators)
+    other.rebuild(ledger.items())
     assert other.valid is True
     assert counters(other) == counters(book)
-    # rebuild also works from plain (key, minute) pairs and replaces earlier state.
-    other.rebuild(list(seen.items()), list(creators))
+    # rebuild replaces earlier state, and tolerates a video found in two entries.
+    other.rebuild(list(ledger.items()) + list(ledger.items()))
     assert counters(other) == counters(book)
-    other.rebuild([], [])
+    other.rebuild([])
     assert counters(other) == {}
 
 
 def test_invalidate_forgets_counters():
-    book, seen, creators = fresh()
-    book.record(cv("dance", "v1", "alice"), seen, creators)
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "alice"))
     book.invalidate()
     assert book.valid is False
     assert counters(book) == {}
-    assert seen  # the sets are untouched
+    assert ledger  # the ledger is untouched
 
 
 # --- changes -------------------------------------------------------------------------------
@@ -193,13 +238,13 @@ def minute_rows(rows: list[CampaignMinute]) -> dict[int, tuple[int, int]]:
 
 def test_changes_first_call_then_nothing_then_one_new_minute():
     dance = make_campaign("dance", price="2.00")
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     for item in [
         cv("dance", "v1", "alice", T0),
         cv("dance", "v2", "bob", T0),
         cv("dance", "v3", "alice", T0 + M),
     ]:
-        book.record(item, seen, creators)
+        record(book, ledger, item)
 
     total, rows = book.changes(dance, now_s=1000, version=1)
     assert total == CampaignTotal("dance", videos=3, creators=2, donation_minor=600, currency="USD", updated_at=1000, version=1)
@@ -210,17 +255,17 @@ def test_changes_first_call_then_nothing_then_one_new_minute():
     assert rows == []
     assert (total.videos, total.creators, total.donation_minor, total.version, total.updated_at) == (3, 2, 600, 2, 1001)
 
-    book.record(cv("dance", "v4", "carol", T0 + 5 * M), seen, creators)
+    record(book, ledger, cv("dance", "v4", "carol", T0 + 5 * M))
     total, rows = book.changes(dance, now_s=1002, version=3)
     assert rows == [CampaignMinute("dance", T0 + 5 * M, 1, 200, 3)]
     assert (total.videos, total.creators, total.donation_minor) == (4, 3, 800)
 
     # A duplicate touches nothing.
-    book.record(cv("dance", "v4", "carol", T0 + 5 * M), seen, creators)
+    record(book, ledger, cv("dance", "v4", "carol", T0 + 5 * M))
     assert book.changes(dance, now_s=1003, version=4)[1] == []
 
     # A new video in an already published minute re-publishes just that minute.
-    book.record(cv("dance", "v5", "dave", T0), seen, creators)
+    record(book, ledger, cv("dance", "v5", "dave", T0))
     total, rows = book.changes(dance, now_s=1004, version=5)
     assert minute_rows(rows) == {T0: (3, 600)}
     assert total.donation_minor == 1000
@@ -228,23 +273,23 @@ def test_changes_first_call_then_nothing_then_one_new_minute():
 
 def test_changes_after_nothing_new_returns_no_rows_even_when_capped():
     dance = make_campaign("dance", price="1.00", cap="0.50")
-    book, seen, creators = fresh()
-    book.record(cv("dance", "v1", "alice"), seen, creators)
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "alice"))
     assert len(book.changes(dance, 0, 1)[1]) == 1
     assert book.changes(dance, 0, 2)[1] == []
 
 
 def test_changes_for_unknown_campaign_is_zero():
-    book, _, _ = fresh()
+    book, _ = fresh()
     total, rows = book.changes(make_campaign("quiet", cap="10.00"), now_s=5, version=1)
     assert (total.videos, total.creators, total.donation_minor, total.currency) == (0, 0, 0, "USD")
     assert rows == []
 
 
 def test_cap_change_republishes_affected_minutes():
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     for i, minute in enumerate([T0, T0, T0 + M, T0 + 2 * M, T0 + 2 * M]):
-        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+        record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
     uncapped = make_campaign("dance", price="1.00")
     total, rows = book.changes(uncapped, 0, 1)
     assert total.donation_minor == 500
@@ -270,9 +315,9 @@ def test_cap_change_republishes_affected_minutes():
 
 
 def test_price_change_republishes_every_minute():
-    book, seen, creators = fresh()
-    book.record(cv("dance", "v1", "a", T0), seen, creators)
-    book.record(cv("dance", "v2", "b", T0 + M), seen, creators)
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "a", T0))
+    record(book, ledger, cv("dance", "v2", "b", T0 + M))
     book.changes(make_campaign("dance", price="1.00"), 0, 1)
     total, rows = book.changes(make_campaign("dance", price="3.00"), 0, 2)
     assert total.donation_minor == 600
@@ -281,14 +326,14 @@ def test_price_change_republishes_every_minute():
 
 def test_late_event_under_cap_moves_remainder_between_minutes():
     capped = make_campaign("dance", price="1.00", cap="3.00")
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     for i, minute in enumerate([T0 + M, T0 + M, T0 + 2 * M, T0 + 2 * M]):
-        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+        record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
     total, rows = book.changes(capped, 0, 1)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0 + M: (2, 200), T0 + 2 * M: (2, 100)}
     # A late video in an earlier minute takes its share from the last minute.
-    book.record(cv("dance", "late", "z", T0), seen, creators)
+    record(book, ledger, cv("dance", "late", "z", T0))
     total, rows = book.changes(capped, 0, 2)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0: (1, 100), T0 + 2 * M: (2, 0)}
@@ -296,13 +341,13 @@ def test_late_event_under_cap_moves_remainder_between_minutes():
 
 def test_crossing_the_cap_republishes_earlier_minutes_correctly():
     capped = make_campaign("dance", price="1.00", cap="3.00")
-    book, seen, creators = fresh()
-    book.record(cv("dance", "v1", "a", T0), seen, creators)
-    book.record(cv("dance", "v2", "b", T0 + M), seen, creators)
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "a", T0))
+    record(book, ledger, cv("dance", "v2", "b", T0 + M))
     assert minute_rows(book.changes(capped, 0, 1)[1]) == {T0: (1, 100), T0 + M: (1, 100)}
     # Two late videos in minute T0 push the campaign over its cap.
-    book.record(cv("dance", "v3", "c", T0), seen, creators)
-    book.record(cv("dance", "v4", "d", T0), seen, creators)
+    record(book, ledger, cv("dance", "v3", "c", T0))
+    record(book, ledger, cv("dance", "v4", "d", T0))
     total, rows = book.changes(capped, 0, 2)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0: (3, 300), T0 + M: (1, 0)}
@@ -310,12 +355,12 @@ def test_crossing_the_cap_republishes_earlier_minutes_correctly():
 
 def test_rebuild_then_changes_republishes_everything_with_same_values():
     capped = make_campaign("dance", price="1.00", cap="2.00")
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     for i, minute in enumerate([T0, T0 + M, T0 + 2 * M]):
-        book.record(cv("dance", f"v{i}", f"c{i}", minute), seen, creators)
+        record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
     before_total, before_rows = book.changes(capped, 0, 1)
     other = TallyBook()
-    other.rebuild(seen.items(), creators)
+    other.rebuild(ledger.items())
     after_total, after_rows = other.changes(capped, 0, 1)
     assert after_total == before_total
     assert sorted(after_rows, key=lambda r: r.minute) == sorted(before_rows, key=lambda r: r.minute)
@@ -364,23 +409,29 @@ def oracle(items: list[CampaignVideo]) -> dict[str, tuple[int, int, dict[int, in
 def test_any_order_with_duplicates_matches_oracle(items, data):
     expected = oracle(items)
 
-    book, seen, creators = fresh()
-    new = sum(book.record(item, seen, creators) for item in items)
+    book, ledger = fresh()
+    new = sum(record(book, ledger, item) for item in items)
     assert counters(book) == expected
     assert new == len({(i.campaign_id, i.video_id) for i in items})
 
     # The same deliveries in another order, replayed twice, give the same result.
     shuffled = data.draw(st.permutations(items)) if items else items
-    book2, seen2, creators2 = fresh()
-    for item in shuffled + shuffled:
-        book2.record(item, seen2, creators2)
+    book2, ledger2 = fresh()
+    # ...recorded as multi-video batches (consecutive items of one campaign, random sizes).
+    pending = list(shuffled + shuffled)
+    while pending:
+        run = [pending.pop(0)]
+        size = data.draw(st.integers(min_value=1, max_value=6))
+        while pending and len(run) < size and pending[0].campaign_id == run[0].campaign_id:
+            run.append(pending.pop(0))
+        record(book2, ledger2, *run)
     assert counters(book2) == expected
-    assert seen2 == seen
-    assert creators2 == creators
+    assert seen_in(ledger2) == seen_in(ledger)
+    assert creators_in(ledger2) == creators_in(ledger)
 
     # Rebuilding from the stores gives the same counters too.
     rebuilt = TallyBook()
-    rebuilt.rebuild(seen.items(), creators)
+    rebuilt.rebuild(ledger.items())
     assert counters(rebuilt) == expected
 
     # Published totals agree with the counters and with the donation rule.
@@ -407,19 +458,20 @@ def test_any_order_with_duplicates_matches_oracle(items, data):
 )
 def test_published_rows_always_add_up_to_the_rule(steps):
     """Applying every published minute row in order yields exactly the rule's minute values."""
-    book, seen, creators = fresh()
+    book, ledger = fresh()
     camp = make_campaign("dance", price="1.00")
     published: dict[int, tuple[int, int]] = {}
     version = 0
     for kind, a, b in steps:
         if kind == "video":
-            book.record(cv("dance", f"v{a}", f"c{a % 4}", T0 + b * M), seen, creators)
+            record(book, ledger, cv("dance", f"v{a}", f"c{a % 4}", T0 + b * M))
         else:
             camp = make_campaign("dance", price=a, cap=b)
         version += 1
         total, rows = book.changes(camp, 0, version)
         for row in rows:
             published[row.minute] = (row.videos, row.donation_minor)
+        seen = seen_in(ledger)
         counts = Counter(seen.values())
         expected = minute_donations(dict(counts), camp.price_minor, camp.cap_minor)
         assert published == {m: (counts[m], expected[m]) for m in counts}
