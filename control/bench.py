@@ -57,6 +57,7 @@ class BenchResult:
     produce_eps: float = 0.0
     end_to_end_eps: float = 0.0
     end_to_end_counted: int = 0
+    end_to_end_after_producer_eps: float = 0.0
     ratio_end_to_end_to_raw: float = 0.0
     freshness_load_eps: float = 0.0
     freshness_p50_s: float = 0.0
@@ -210,18 +211,24 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns, tags, state_root
     produced = threading.Thread(target=_produce, args=(settings, payloads), daemon=True)
     produced.start()
     done_at = None
+    producer_done: tuple[float, int] | None = None  # (when the producer finished, counted then)
     while time.monotonic() - started < max(600.0, n / 200):
         c = _counted(client, db) - 1
         progress.update(task, completed=max(0, c))
         if c >= n:
             done_at = time.monotonic()
             break
+        if producer_done is None and not produced.is_alive():
+            producer_done = (time.monotonic(), c)
         time.sleep(0.05)
     produced.join()
     counted = _counted(client, db) - 1
     elapsed = (done_at or time.monotonic()) - started
     if workers == 1:
         result.state_memory_bytes_per_video = max(0, _rss_bytes(children[0].process.pid) - rss_before) / max(1, n)
+        # The pipeline's own pace once the producer no longer competes for the cores.
+        if done_at and producer_done and done_at - producer_done[0] > 1.0:
+            result.end_to_end_after_producer_eps = (n - producer_done[1]) / (done_at - producer_done[0])
     return n / elapsed, counted, settings, children
 
 
@@ -336,6 +343,8 @@ def print_result(result: BenchResult) -> None:
         ("producer (kafka-python)", f"{result.produce_eps:,.0f} events/s"),
         ("end to end: produced → visible in ClickHouse", f"{result.end_to_end_eps:,.0f} events/s"),
         ("  counted / produced", f"{result.end_to_end_counted:,} / {result.events:,}"),
+        ("  pipeline alone, after the producer finished",
+         f"{result.end_to_end_after_producer_eps:,.0f} events/s" if result.end_to_end_after_producer_eps else "—"),
         (f"freshness at {result.freshness_load_eps:,.0f} events/s: p50 / p95 / p99",
          f"{result.freshness_p50_s:.2f} / {result.freshness_p95_s:.2f} / {result.freshness_p99_s:.2f} s"),
         ("  probes", str(result.freshness_probes)),

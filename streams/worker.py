@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 
 import faust
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from prometheus_client import REGISTRY
 
 from forgood.observability import serve_metrics
 from forgood.settings import Settings
 from forgood.topics import ensure_topics
 from streams.app import build_app, changelog_topics
+from streams.monitor import prometheus_monitor
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ def run_worker(settings: Settings) -> None:
     serve_metrics(settings, settings.worker_metrics_port)
     pipeline = build_app(settings)
     # Faust's own sensor, served by our /metrics server rather than Faust's web server.
-    pipeline.app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
+    pipeline.app.monitor = prometheus_monitor()
     worker = faust.Worker(
         pipeline.app,
         loglevel=settings.log_level,

@@ -1,0 +1,122 @@
+"""streams.fast_delivery: the eager first step gives the same outcomes as mode's wait_first."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from faust.transport import consumer as faust_consumer
+from mode import Service
+
+from streams import fast_delivery
+from streams.fast_delivery import Resumed
+
+fast_delivery.install()
+wait_first = faust_consumer.Consumer.wait_first
+
+
+class Svc(Service):
+    pass
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 5))
+
+
+def test_a_delivery_that_does_not_suspend_completes_at_once():
+    async def scenario():
+        svc, never = Svc(), asyncio.Event()
+        log = []
+
+        async def deliver():
+            log.append("delivered")
+            return 42
+
+        result = await wait_first(svc, deliver(), never.wait())
+        assert log == ["delivered"]  # ran in the call itself
+        return result
+
+    result = run(scenario())
+    assert (result.results, result.stopped) == ([42], False)
+
+
+def test_a_delivery_that_suspends_is_resumed_and_its_value_returned():
+    async def scenario():
+        svc, never = Svc(), asyncio.Event()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        await queue.put("full")
+
+        async def deliver():
+            await queue.put("message")  # blocks until the consumer below makes room
+            await asyncio.sleep(0)  # a bare yield to the loop, too
+            return "put"
+
+        async def drain_later():
+            await asyncio.sleep(0.05)
+            return await queue.get()
+
+        drained = asyncio.ensure_future(drain_later())
+        result = await wait_first(svc, deliver(), never.wait())
+        assert await drained == "full"
+        assert queue.get_nowait() == "message"
+        return result
+
+    result = run(scenario())
+    assert result.results == ["put"] and result.stopped is False
+
+
+def test_suspended_flow_still_wins_over_a_blocked_delivery():
+    async def scenario():
+        svc, suspend = Svc(), asyncio.Event()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        await queue.put("full")
+
+        async def deliver():
+            await queue.put("message")
+
+        asyncio.get_running_loop().call_later(0.05, suspend.set)
+        result = await wait_first(svc, deliver(), suspend.wait())
+        assert queue.qsize() == 1  # the blocked put was cancelled, nothing delivered
+        return result
+
+    result = run(scenario())
+    assert len(result.done) == 1 and result.stopped is False
+
+
+def test_errors_propagate_from_the_eager_step_and_after_resuming():
+    async def fails_at_once():
+        raise ValueError("at once")
+
+    async def fails_later():
+        await asyncio.sleep(0.01)
+        raise KeyError("later")
+
+    async def scenario(coro):
+        return await wait_first(Svc(), coro, asyncio.Event().wait())
+
+    with pytest.raises(ValueError, match="at once"):
+        run(scenario(fails_at_once()))
+    with pytest.raises(KeyError, match="later"):
+        run(scenario(fails_later()))
+
+
+def test_resumed_forwards_exceptions_into_the_coroutine():
+    async def scenario():
+        caught = []
+
+        async def guarded():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                caught.append("cancelled")
+                raise
+
+        coro = guarded()
+        task = asyncio.ensure_future(Resumed(coro, coro.send(None)))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return caught
+
+    assert run(scenario()) == ["cancelled"]
