@@ -4,14 +4,17 @@ Phases (each in a fresh namespace — topics, consumer groups, ClickHouse databa
 local stack, which it starts if needed):
 
 1. **raw ceiling** — a plain aiokafka consumer reads and JSON-decodes the event topic
-   (``getmany`` batches of 5,000, orjson): the most any consumer here can do;
+   (``getmany`` batches of 5,000, orjson): the most any consumer here can do; then the
+   **Faust floor** — a Faust agent that only takes batches of the same topic
+   (:mod:`control.faust_floor`): the most a Faust worker can do, whatever its agents do;
 2. **end to end** — a worker and a sink run; N events are produced as fast as the producer
-   goes; events/s is N over the time from the first send until ``campaign_totals`` sums to N;
+   goes; events/s is N over the time from the first send until ``campaign_totals`` sums to N
+   (and the pipeline's own pace once the producer has finished);
 3. **freshness** — background load at half the end-to-end rate, and single probe events
    whose produce → visible-in-ClickHouse times give p50/p95/p99;
-4. **state cost** — bytes of the ``seen``/``creators`` changelogs per distinct video (what a
-   restart must read back; a disk-backed store holds the same) and the worker's resident
-   memory growth per video;
+4. **state cost** — bytes of the ``ledger`` changelog per distinct video (what a restart must
+   read back; a disk-backed store holds the same) and the worker's resident memory growth per
+   video;
 5. **scale-out** — phase 2 again with two workers.
 
 Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a test.
@@ -20,8 +23,11 @@ Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -54,6 +60,7 @@ class BenchResult:
     events: int
     partitions: int
     raw_ceiling_eps: float = 0.0
+    faust_floor_eps: float = 0.0
     produce_eps: float = 0.0
     end_to_end_eps: float = 0.0
     end_to_end_counted: int = 0
@@ -135,6 +142,28 @@ async def _raw_consume(settings: Settings, expected: int) -> float:
         return time.monotonic() - started
     finally:
         await consumer.stop()
+
+
+def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0) -> float:
+    """Events/s a do-nothing Faust agent takes from the (already filled) event topic."""
+    result_file = settings.state_dir / "faust-floor.json"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.state_dir / "faust-floor.log", "ab")
+    child = Child("faust-floor", subprocess.Popen(
+        [sys.executable, "-m", "control.faust_floor", settings.video_topic, str(expected), str(result_file)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **_env(settings)}))
+    try:
+        started = time.monotonic()
+        while not result_file.exists():
+            if not child.alive or time.monotonic() - started > timeout:
+                raise RuntimeError(f"the Faust floor run did not finish; see {log.name}")
+            time.sleep(0.1)
+        time.sleep(0.05)  # written in one call; let it land
+        figures = orjson.loads(result_file.read_bytes())
+        return figures["events"] / figures["seconds"] if figures["seconds"] > 0 else 0.0
+    finally:
+        stop_all([child])
+        log.close()
 
 
 def _counted(client, db: str) -> int:
@@ -306,6 +335,7 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
         payloads = _payloads(events, tags)
         result.produce_eps = events / _produce(raw, payloads, progress, "producing for the raw ceiling")
         result.raw_ceiling_eps = events / asyncio.run(_raw_consume(raw, events))
+        result.faust_floor_eps = _faust_floor(raw, events)
         # 2. end to end, one worker
         try:
             eps, counted, settings, children = _end_to_end(base, result, campaigns, tags, state_root, 1, progress)
@@ -340,6 +370,7 @@ def print_result(result: BenchResult) -> None:
     rows = [
         ("end to end / raw ceiling (headline)", f"{result.ratio_end_to_end_to_raw:.1%}"),
         ("raw ceiling: aiokafka getmany + orjson", f"{result.raw_ceiling_eps:,.0f} events/s"),
+        ("Faust floor: a do-nothing agent, take_events", f"{result.faust_floor_eps:,.0f} events/s"),
         ("producer (kafka-python)", f"{result.produce_eps:,.0f} events/s"),
         ("end to end: produced → visible in ClickHouse", f"{result.end_to_end_eps:,.0f} events/s"),
         ("  counted / produced", f"{result.end_to_end_counted:,} / {result.events:,}"),

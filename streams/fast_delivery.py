@@ -10,10 +10,17 @@ against ~0.1 µs for the delivery itself, which almost always completes without 
 :func:`install` overrides ``wait_first`` on Faust's ``Consumer`` (its only caller there is the
 delivery above) with an eager first step: the first coroutine is run until it first
 suspends. If it finishes — the common case — its result is returned as ``wait_first`` would
-have; an exception it raises propagates as it would have. If it suspends (a full queue), it
-is resumed inside the original ``wait_first``, so flow suspension, stop and crash still win
-as before. The original would have run the same first step in a task on the next loop
-iteration; the only difference is that it now runs at once, in the caller's context.
+have; an exception it raises propagates as it would have. The original would have run the
+same first step in a task on the next loop iteration; it now runs at once, in the caller's
+context. If it suspends (the stream's queue is full) it is resumed inside the original
+``wait_first``, so flow suspension (a rebalance), stop and crash win exactly as before.
+
+Measured here: a delivery that does not block went from ~46 µs to ~1.5 µs; the Faust floor (a
+do-nothing ``take_events`` agent draining 200k pre-produced events, three runs each) went from
+~13.1k events/s (Faust as shipped) to ~15.0k. A cheaper wait for the blocked case (one task,
+polling the flow every 50 ms; ~16.2k events/s) stalled the match agent after a restart in
+the pipeline test (half the events never counted in 180 s, 3 runs of 3) and was dropped: a
+blocked delivery must be cancelled the moment the flow is suspended.
 """
 
 from __future__ import annotations

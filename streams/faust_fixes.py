@@ -1,4 +1,4 @@
-"""Workarounds for two Faust behaviours that lose events; both found by the fault suite.
+"""Workarounds for three Faust behaviours that lose events; all found by the test suites.
 
 faust-streaming 0.15.3 can commit past events that were never processed:
 
@@ -10,12 +10,21 @@ faust-streaming 0.15.3 can commit past events that were never processed:
    acknowledged (``_add_gap``). After a restart, messages fetched before the seek to the
    committed offsets arrive after it, the next offset jumps, and the skipped range — events
    nobody processed — is committed. The suite saw runs of ~100 lost offsets per partition.
+3. **Never-committed partitions are not re-read.** ``perform_seek`` ("seek stream partitions
+   to committed offsets", after every rebalance and after an offset jump) relies on aiokafka's
+   ``seek_to_committed``, which seeks only partitions whose committed offset is > 0. A
+   partition with no commit yet keeps its current position — past whatever was fetched and
+   skipped during the rebalance. Seen in the pipeline test when the first worker was killed
+   before its first commit: the restarted worker fetched the whole topic while recovering,
+   skipped it (flow suspended) and never read it again; half the events were never counted.
+   Such partitions are now sought to their beginning (``auto_offset_reset=earliest``).
 
-:func:`install` patches both, once per process: a stale message is released without being
+:func:`install` patches all three, once per process: a stale message is released without being
 acknowledged; a jump is logged and answered by seeking every partition back to its committed
-offset, so the skipped events are fetched and processed (idempotent counting makes the
-re-processing harmless) and commits cannot pass them. forgood's source topics are never
-compacted and its producers are not transactional, so their offsets have no real gaps.
+offset (the beginning when there is none), so the skipped events are fetched and processed
+(idempotent counting makes the re-processing harmless) and commits cannot pass them.
+forgood's source topics are never compacted and its producers are not transactional, so
+their offsets have no real gaps.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import asyncio
 import logging
 
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 log = logging.getLogger(__name__)
 _installed = False
@@ -67,6 +77,20 @@ def install() -> None:
 
     ack.__doc__ = "Acknowledge a message unless it is stale (see streams.faust_fixes)."
     add_gap.__doc__ = "Never mark unread offsets as acknowledged (see streams.faust_fixes)."
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original_seek_to_committed = thread.seek_to_committed
+
+    async def seek_to_committed(self):
+        committed = await original_seek_to_committed(self)
+        changelogs = self.app.tables.changelog_topics  # positioned by table recovery, never committed
+        uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
+        if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
+            log.info("seeking %d never-committed partition(s) to their beginning", len(uncommitted))
+            await self.seek_to_beginning(*uncommitted)
+        return committed
+
+    seek_to_committed.__doc__ = "Seek to committed offsets, never-committed partitions to the beginning."
     Consumer.ack = ack
     Consumer._add_gap = add_gap
+    thread.seek_to_committed = seek_to_committed
     _installed = True

@@ -25,7 +25,7 @@ def test_bench_smoke_completes_with_consistent_figures(run_settings, stack_setti
     assert figures["events"] == 3000
     assert figures["end_to_end_counted"] == 3000, figures
     assert figures["scale_out_workers"] == 2 and figures["scale_out_counted"] == 3000, figures
-    assert figures["raw_ceiling_eps"] > 0 and figures["end_to_end_eps"] > 0
+    assert figures["raw_ceiling_eps"] > 0 and figures["end_to_end_eps"] > 0 and figures["faust_floor_eps"] > 0
     assert 0 < figures["ratio_end_to_end_to_raw"] == pytest.approx(
         figures["end_to_end_eps"] / figures["raw_ceiling_eps"])
     assert figures["freshness_probes"] == 5

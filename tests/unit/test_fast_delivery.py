@@ -16,7 +16,11 @@ wait_first = faust_consumer.Consumer.wait_first
 
 
 class Svc(Service):
-    pass
+    """Stands in for Faust's Consumer: a mode Service with a ``suspend_flow`` event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suspend_flow = asyncio.Event()
 
 
 def run(coro):
@@ -25,14 +29,14 @@ def run(coro):
 
 def test_a_delivery_that_does_not_suspend_completes_at_once():
     async def scenario():
-        svc, never = Svc(), asyncio.Event()
+        svc = Svc()
         log = []
 
         async def deliver():
             log.append("delivered")
             return 42
 
-        result = await wait_first(svc, deliver(), never.wait())
+        result = await wait_first(svc, deliver(), svc.suspend_flow.wait())
         assert log == ["delivered"]  # ran in the call itself
         return result
 
@@ -40,9 +44,12 @@ def test_a_delivery_that_does_not_suspend_completes_at_once():
     assert (result.results, result.stopped) == ([42], False)
 
 
-def test_a_delivery_that_suspends_is_resumed_and_its_value_returned():
+@pytest.mark.parametrize("other", ["suspend_flow", "another_event"])
+def test_a_delivery_that_suspends_is_resumed_and_its_value_returned(other):
+    # suspend_flow: the one-task path; another event: resumed inside mode's wait_first.
     async def scenario():
-        svc, never = Svc(), asyncio.Event()
+        svc = Svc()
+        never = svc.suspend_flow if other == "suspend_flow" else asyncio.Event()
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
         await queue.put("full")
 
@@ -67,7 +74,8 @@ def test_a_delivery_that_suspends_is_resumed_and_its_value_returned():
 
 def test_suspended_flow_still_wins_over_a_blocked_delivery():
     async def scenario():
-        svc, suspend = Svc(), asyncio.Event()
+        svc = Svc()
+        suspend = svc.suspend_flow
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
         await queue.put("full")
 
@@ -92,7 +100,8 @@ def test_errors_propagate_from_the_eager_step_and_after_resuming():
         raise KeyError("later")
 
     async def scenario(coro):
-        return await wait_first(Svc(), coro, asyncio.Event().wait())
+        svc = Svc()
+        return await wait_first(svc, coro, svc.suspend_flow.wait())
 
     with pytest.raises(ValueError, match="at once"):
         run(scenario(fails_at_once()))
