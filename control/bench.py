@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import json
-import statistics
 import subprocess
 import sys
 import threading

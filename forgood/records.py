@@ -48,7 +48,14 @@ class CampaignVideoBatch:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CampaignVideoBatch":
-        campaign_id, items = orjson.loads(raw)
+        """Decode a batch; also reads the one-video records of forgood 0.1's first release
+        (``[campaign_id, video_id, creator_id, minute, created_at]``), so a topic written by
+        it can be drained by this version."""
+        decoded = orjson.loads(raw)
+        if len(decoded) == 5 and isinstance(decoded[1], str):
+            campaign_id, video_id, creator_id, minute, created_at = decoded
+            return cls(campaign_id, (CampaignVideo(campaign_id, video_id, creator_id, int(minute), float(created_at)),))
+        campaign_id, items = decoded
         return cls(
             campaign_id,
             tuple(CampaignVideo(campaign_id, v, c, int(m), float(t)) for v, c, m, t in items),
