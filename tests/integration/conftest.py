@@ -156,19 +156,17 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list:
     """Every record of ``topic`` from the beginning to its current end (fetch highwater)."""
     from kafka import KafkaConsumer, TopicPartition
 
+    from producers.reading import records_to_end
+
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
                              enable_auto_commit=False)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        records, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=300).values():
-                records.extend(batch)
-            highwaters = [consumer.highwater(tp) for tp in tps]
-            if None not in highwaters and all(consumer.position(tp) >= hw for tp, hw in zip(tps, highwaters)):
-                return records
-        raise AssertionError(f"could not read {topic} to its end in {timeout}s")
+        try:
+            return list(records_to_end(consumer, tps, timeout))
+        except TimeoutError as exc:
+            raise AssertionError(f"could not read {topic} to its end in {timeout}s") from exc
     finally:
         consumer.close()
