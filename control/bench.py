@@ -23,10 +23,7 @@ Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a
 from __future__ import annotations
 
 import asyncio
-import os
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -88,10 +85,6 @@ def _namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> S
     })
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {f"FORGOOD_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
-
-
 def _payloads(n: int, tags: list[str], offset: int = 0) -> list[tuple[bytes, bytes]]:
     now = datetime.now(timezone.utc).isoformat()
     out = []
@@ -146,23 +139,20 @@ async def _raw_consume(settings: Settings, expected: int) -> float:
 def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0) -> float:
     """Events/s a do-nothing Faust agent takes from the (already filled) event topic."""
     result_file = settings.state_dir / "faust-floor.json"
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.state_dir / "faust-floor.log", "ab")
-    child = Child("faust-floor", subprocess.Popen(
-        [sys.executable, "-m", "control.faust_floor", settings.video_topic, str(expected), str(result_file)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **_env(settings)}))
+    log = settings.state_dir / "faust-floor.log"
+    child = spawn("faust-floor", [settings.video_topic, str(expected), str(result_file)], log,
+                  settings.as_env(), module="control.faust_floor")
     try:
         started = time.monotonic()
         while not result_file.exists():
             if not child.alive or time.monotonic() - started > timeout:
-                raise RuntimeError(f"the Faust floor run did not finish; see {log.name}")
+                raise RuntimeError(f"the Faust floor run did not finish; see {log}")
             time.sleep(0.1)
         time.sleep(0.05)  # written in one call; let it land
         figures = orjson.loads(result_file.read_bytes())
         return figures["events"] / figures["seconds"] if figures["seconds"] > 0 else 0.0
     finally:
         stop_all([child])
-        log.close()
 
 
 def _counted(client, db: str) -> int:
@@ -182,7 +172,7 @@ def _wait_counted(client, db: str, target: int, timeout: float) -> float | None:
 
 
 def _pipeline(settings: Settings, workers: int, logs: Path) -> list[Child]:
-    env = _env(settings)
+    env = settings.as_env()
     children = [spawn(f"worker{i}", ["worker"], logs / f"worker{i}.log", env) for i in range(workers)]
     children.append(spawn("sink", ["sink"], logs / "sink.log", env))
     return children

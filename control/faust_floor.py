@@ -1,8 +1,8 @@
 """The Faust floor: how fast a Faust agent goes when it does nothing (a ``forgood bench`` phase).
 
 Run as ``python -m control.faust_floor TOPIC EVENTS RESULT_FILE`` with the worker's
-``FORGOOD_*`` environment. It starts a Faust worker configured like forgood's (same broker
-settings and the same patches: eager delivery, fetch wait, ack fixes) whose only agent takes
+``FORGOOD_*`` environment. It starts a Faust worker configured exactly like forgood's
+(:func:`streams.app.make_faust_app`: same settings and patches) whose only agent takes
 batches of the topic with ``stream.take_events`` and counts them. When ``EVENTS`` have arrived
 it writes ``{"events": N, "seconds": S}`` (events after the first batch, and the time from
 the first batch to the last, so group joins are excluded)
@@ -23,26 +23,12 @@ import faust
 import orjson
 
 from forgood.settings import Settings
-from streams import fast_delivery, faust_fixes, fetching
+from streams.app import make_faust_app
 
 
 def build(settings: Settings, topic: str, expected: int, result_file: Path) -> faust.App:
     """A Faust app with one counting agent on ``topic``; nothing connects until it runs."""
-    faust_fixes.install()
-    fast_delivery.install()
-    app = faust.App(
-        f"forgood-floor-{uuid.uuid4().hex[:8]}",
-        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
-        store="memory://",
-        datadir=str((settings.state_dir / "floor").resolve()),
-        topic_partitions=settings.partitions,
-        topic_disable_leader=True,
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-    )
-    fetching.set_fetch_max_wait(app, settings.fetch_max_wait_ms)
+    app = make_faust_app(settings, f"forgood-floor-{uuid.uuid4().hex[:8]}", "floor")
     source = app.topic(topic, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
     state = {"seen": 0, "first": 0.0, "first_batch": 0}
 

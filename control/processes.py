@@ -26,14 +26,16 @@ class Child:
         return self.process.poll() is None
 
 
-def spawn(name: str, args: list[str], log_file: Path | None = None, env: dict | None = None) -> Child:
-    """Start ``forgood <args>`` in the background; output to ``log_file`` or inherited."""
+def spawn(name: str, args: list[str], log_file: Path | None = None, env: dict | None = None,
+          module: str = "control") -> Child:
+    """Start ``python -m <module> <args>`` (by default ``forgood <args>``) in the background;
+    output to ``log_file`` or inherited."""
     out: IO | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(log_file, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "control", *args],
+        [sys.executable, "-m", module, *args],
         stdout=out,
         stderr=subprocess.STDOUT if out else None,
         stdin=subprocess.DEVNULL,

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     def clickhouse(self) -> ClickHouseTarget:
         return ClickHouseTarget(self.clickhouse_url)
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``FORGOOD_*`` variables: what makes a child process see them."""
+        return {f"FORGOOD_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+
     def topic(self, name: str) -> str:
         """Full name of an internal topic (campaigns, repartition, aggregates, changelogs)."""
         return f"{self.topic_prefix}{name}"

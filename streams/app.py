@@ -87,15 +87,19 @@ class Pipeline:
     ledger: faust.types.TableT
 
 
-def build_app(settings: Settings) -> Pipeline:
-    """Create the Faust app for ``settings``. Nothing connects until the worker starts it."""
-    n = settings.partitions
+def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.App:
+    """A Faust app configured the way forgood's worker runs (broker, group timings, producer
+    batching, fetch wait; Faust's patches are installed by importing this module).
+
+    ``build_app`` uses it for the worker, ``control.faust_floor`` for the benchmark's
+    do-nothing agent, so the two measure the same machinery.
+    """
     app = faust.App(
-        settings.app_id,
+        app_id,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         store="memory://",
-        datadir=str((settings.state_dir / "worker").resolve()),
-        topic_partitions=n,
+        datadir=str((settings.state_dir / datadir_name).resolve()),
+        topic_partitions=settings.partitions,
         topic_disable_leader=True,
         table_standby_replicas=0,
         web_enabled=False,
@@ -109,6 +113,13 @@ def build_app(settings: Settings) -> Pipeline:
         producer_acks=-1,
     )
     fetching.set_fetch_max_wait(app, settings.fetch_max_wait_ms)
+    return app
+
+
+def build_app(settings: Settings) -> Pipeline:
+    """Create the Faust app for ``settings``. Nothing connects until the worker starts it."""
+    n = settings.partitions
+    app = make_faust_app(settings, settings.app_id, "worker")
     registry = CampaignRegistry(settings)
     book = TallyBook()
 

@@ -58,9 +58,7 @@ def run_settings(stack_settings: Settings, tmp_path: Path) -> Settings:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The FORGOOD_* environment that makes a child process see ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGOOD_")}
-    for name, value in settings.model_dump().items():
-        env[f"FORGOOD_{name.upper()}"] = str(value)
-    return env
+    return {**env, **settings.as_env()}
 
 
 class Processes:
