@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, wait_until
-from test_serve import NOW, campaign_spec, free_port, get_json, start_serve, wait_ready
+from test_serve import NOW, campaign_spec, get_json, start_pipeline_and_serve
 
 from forgood.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
@@ -63,12 +63,7 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
     publish_campaigns(run_settings, parse_campaigns({"campaigns": [
         campaign_spec(CID, "Red Nose Day", "Comic Relief", "RedNoseDay", "2.00", "USD", cap="1000000.00",
                       goal=1000)]}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    procs.start("worker", "worker")
-    procs.start("sink", "sink")
-    start_serve(procs, port)
-    wait_ready(base, procs)
+    base, _ = start_pipeline_and_serve(procs)
     events(tmp_path / "first.jsonl", "first", 400, range(1, 50), seed=1)
     assert procs.run("produce", "--from", str(tmp_path / "first.jsonl"), "--quiet").returncode == 0
     wait_until(lambda: videos(base) == 400, 120, what="400 videos in the API")

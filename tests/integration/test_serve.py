@@ -13,14 +13,13 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import REPO, settings_env, wait_until
+from conftest import wait_until
 
 from forgood.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
@@ -36,19 +35,20 @@ def free_port() -> int:
 
 
 def start_serve(procs, port: int) -> subprocess.Popen:
-    """Start the counter service like ``procs.start`` starts forgood commands (killed at teardown).
+    """Start ``forgood serve`` on loopback ``port`` like any forgood command (killed at teardown)."""
+    return procs.start("serve", "serve", "--host", "127.0.0.1", "--port", str(port))
 
-    ``python -m serve`` = ``forgood serve``; once control/cli.py registers the command this is
-    ``procs.start("serve", "serve")`` with ``FORGOOD_SERVE_PORT`` set.
-    """
-    procs.starts += 1
-    procs.starts_of["serve"] = procs.starts
-    log = open(procs.logs / f"serve-{procs.starts}.log", "wb")
-    env = {**settings_env(procs.settings), "FORGOOD_SERVE_HOST": "127.0.0.1", "FORGOOD_SERVE_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "serve"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    procs.running["serve"] = proc
-    return proc
+
+def start_pipeline_and_serve(procs) -> tuple[str, int]:
+    """Start worker, sink and ``forgood serve`` on a free port; once it answers, return its
+    base URL and port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    procs.start("worker", "worker")
+    procs.start("sink", "sink")
+    start_serve(procs, port)
+    wait_ready(base, procs)
+    return base, port
 
 
 def get_json(url: str, timeout: float = 5.0):
@@ -178,12 +178,7 @@ EXPECTED = {  # (videos, creators, donation_minor, currency)
 def test_api_equals_clickhouse_and_pushes_new_counts(run_settings, procs, clickhouse, tmp_path):
     db = run_settings.clickhouse.database
     publish_campaigns(run_settings, parse_campaigns({"campaigns": SPECS}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    procs.start("worker", "worker")
-    procs.start("sink", "sink")
-    start_serve(procs, port)
-    wait_ready(base, procs)
+    base, port = start_pipeline_and_serve(procs)
 
     write_events(tmp_path / "a.jsonl", "a", "ServeCap", 40, creators=6, minutes_back=(3, 7, 12))
     write_events(tmp_path / "b.jsonl", "b", "servePLAIN", 25, creators=5, minutes_back=(1, 2))
