@@ -17,7 +17,10 @@ from forgood.settings import Settings, get_settings
 from forgood.signals import stop_on_signals
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-stack_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local stack (broker + ClickHouse).")
+stack_app = typer.Typer(
+    no_args_is_help=True,
+    help="Start, stop, inspect and reset the local stack (Kafka, ClickHouse, Prometheus, Alertmanager).",
+)
 campaigns_app = typer.Typer(no_args_is_help=True, help="Validate and publish campaigns.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Inspect and replay dead-lettered events.")
 app.add_typer(stack_app, name="stack")
@@ -48,16 +51,16 @@ def _fail(exc: BaseException) -> None:
 def _print_status(statuses) -> None:
     from rich.table import Table
 
-    table = Table("service", "address", "pid", "running", "answering", "detail", "log")
+    table = Table("service", "version", "address", "pid", "running", "answering", "detail", "log")
     for s in statuses:
-        table.add_row(s.name, s.address, str(s.pid or "—"), "yes" if s.running else "no",
+        table.add_row(s.name, s.version or "—", s.address, str(s.pid or "—"), "yes" if s.running else "no",
                       "yes" if s.answering else "no", s.detail, str(s.log or "—"))
     console.print(table)
 
 
 @stack_app.command("up")
 def stack_up() -> None:
-    """Start the broker and ClickHouse on loopback (idempotent); wait until both answer."""
+    """Start the local stack on loopback (idempotent); wait until every service answers."""
     import stack
 
     try:
@@ -68,10 +71,32 @@ def stack_up() -> None:
 
 @stack_app.command("down")
 def stack_down() -> None:
-    """Stop the local broker and ClickHouse (idempotent). The broker's data is lost."""
+    """Stop the local stack (idempotent). Every service's data stays on disk."""
     import stack
 
-    _print_status(stack.down(_settings()))
+    try:
+        _print_status(stack.down(_settings()))
+    except ForgoodError as exc:
+        _fail(exc)
+
+
+@stack_app.command("reset")
+def stack_reset(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask; needed when not on a terminal."),
+) -> None:
+    """Stop the local stack and DELETE its data (Kafka topics and offsets, ClickHouse tables,
+    Prometheus samples). Logs stay. Run `forgood stack up` afterwards for a fresh stack."""
+    import stack
+
+    settings = _settings()
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail(ValueError("`forgood stack reset` deletes all local data: pass --yes to confirm"))
+        typer.confirm(f"Delete all data under {settings.state_dir}/stack?", abort=True)
+    try:
+        _print_status(stack.reset(settings))
+    except ForgoodError as exc:
+        _fail(exc)
 
 
 @stack_app.command("status")

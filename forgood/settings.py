@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORGOOD_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_controller_port: int = Field(
+        9094, ge=1, le=65535,
+        description="KRaft controller port of the local Kafka (`forgood stack`), on the bootstrap host.",
+    )
+    kafka_heap_mb: int = Field(512, ge=128, description="JVM heap of the local Kafka (`forgood stack`), MiB.")
+    kafka_home: Path = Field(
+        Path("~/.cache/forgood"),
+        description="Where `make setup` resolves Apache Kafka's jars (kafka-<version>/libs).",
+    )
     clickhouse_url: str = Field(
         "clickhouse://127.0.0.1:9000/forgood",
         description="ClickHouse native-protocol URL; the path names the database.",
@@ -49,6 +58,9 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Prefix for every internal topic (not for video-created).")
     video_topic: str = Field("video-created", description="Source topic of video-created events.")
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic forgood creates.")
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="Replicas of every topic forgood creates (3 on a production cluster)."
+    )
     app_id: str = Field("forgood", description="Faust application id (consumer group, changelog names).")
     state_dir: Path = Field(Path(".forgood"), description="Local state: stack data, logs, worker tables.")
     campaigns_file: Path = Field(
@@ -60,10 +72,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
     batch_window_s: float = Field(0.1, gt=0, description="Longest wait to fill a worker batch, seconds.")
     producer_max_batch_bytes: int = Field(
-        1,
+        1048576,
         ge=1,
-        description="Stream worker's producer batch limit in bytes. 1 (one record per batch) works "
-        "around tansu reporting wrong end offsets, which breaks table recovery; use 1048576 on Kafka.",
+        description="Stream worker's producer batch limit in bytes (records to its internal topics).",
     )
     fetch_max_wait_ms: int = Field(
         100,

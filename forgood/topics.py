@@ -1,14 +1,17 @@
 """Kafka topics forgood uses, and creating them explicitly before anything runs.
 
-Every topic is created up front with the configured partition count: brokers that
-auto-create topics (tansu does, with 4 partitions) would otherwise create them on the first
-metadata look-up with the wrong count, and Faust refuses to run on mismatched partitions.
-:func:`ensure_topics` is idempotent and blocks until the broker has answered (bounded).
+Every topic is created up front with the configured partition count and replication
+factor: a broker that auto-creates topics would otherwise create them on the first metadata
+look-up with its default count, and Faust refuses to run on mismatched partitions.
+:func:`ensure_topics` is idempotent and blocks (bounded) until every topic exists with a
+leader for each partition: Kafka creates topics asynchronously, so a topic just created may
+briefly describe as having no partitions or no leader.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -18,6 +21,9 @@ from forgood.errors import ConfigError
 from forgood.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Longest :func:`ensure_topics` waits for new topics to have a leader on every partition.
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,8 @@ def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> N
     """Create missing topics; check existing ones have the expected partition count.
 
     Raises :class:`ConfigError` when a topic exists with another partition count (delete it
-    or change ``FORGOOD_PARTITIONS``); lets Kafka connection errors propagate.
+    or change ``FORGOOD_PARTITIONS``) or has no leader after ``READY_TIMEOUT_S``; lets Kafka
+    connection errors propagate.
     """
     specs = pipeline_topics(settings) + list(extra or [])
     admin = admin_client(settings)
@@ -65,7 +72,7 @@ def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> N
                 NewTopic(
                     name=s.name,
                     num_partitions=s.partitions,
-                    replication_factor=1,
+                    replication_factor=settings.replication_factor,
                     topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
                 )
                 for s in missing
@@ -75,19 +82,36 @@ def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> N
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics: %s", ", ".join(s.name for s in missing))
-        described = {
-            d["name"]: len(d["partitions"])
-            for d in admin.describe_topics([s.name for s in specs])
-        }
-        wrong = [
-            f"{s.name} has {described.get(s.name)} partitions, expected {s.partitions}"
-            for s in specs
-            if described.get(s.name) != s.partitions
-        ]
-        if wrong:
-            raise ConfigError(
-                "topics exist with the wrong partition count: " + "; ".join(wrong)
-                + " (delete them, or set FORGOOD_PARTITIONS to match)"
-            )
+        _check_partitions(admin, specs, bool(missing))
     finally:
         admin.close()
+
+
+def _check_partitions(admin: KafkaAdminClient, specs: list[TopicSpec], just_created: bool) -> None:
+    """Wait until every topic has a leader on each partition, then compare partition counts."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        described = {d["name"]: d for d in admin.describe_topics([s.name for s in specs])}
+        leaderless = [
+            name for name, d in described.items()
+            if d.get("error_code") or not d["partitions"]
+            or any(p.get("error_code") or p.get("leader_id", -1) < 0 for p in d["partitions"])
+        ]  # fmt: skip
+        if not leaderless or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1 if just_created else 0.5)
+    if leaderless:
+        raise ConfigError(
+            f"topics without a leader after {READY_TIMEOUT_S:.0f} s: {', '.join(leaderless)} "
+            "(is every broker up? see the broker's log)"
+        )
+    wrong = [
+        f"{s.name} has {len(described[s.name]['partitions'])} partitions, expected {s.partitions}"
+        for s in specs
+        if len(described[s.name]["partitions"]) != s.partitions
+    ]
+    if wrong:
+        raise ConfigError(
+            "topics exist with the wrong partition count: " + "; ".join(wrong)
+            + " (delete them, or set FORGOOD_PARTITIONS to match)"
+        )

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Set up this checkout on Debian (run as root, or as a user with sudo):
-#   1. Debian packages: clickhouse-server + clickhouse-client, prometheus (promtool) and
-#      prometheus-alertmanager (amtool), chromium (browser tests) (and python3 / python3-venv if
-#      missing) -- apt-get update runs only when something must be installed;
-#   2. .venv with Python >= 3.11;
-#   3. `pip install -e '.[test]'` into .venv, skipped while pyproject.toml is unchanged.
+#   1. Debian packages: a JDK (Java 17+) and Maven for Apache Kafka, clickhouse-server +
+#      clickhouse-client, prometheus and prometheus-alertmanager (servers of the local stack,
+#      with promtool and amtool), kcat (librdkafka's command line: the client tests),
+#      chromium (browser tests) (and python3 / python3-venv if missing) -- apt-get update runs
+#      only when something must be installed;
+#   2. Apache Kafka: the jars listed in deploy/kafka/pom.xml, resolved by Maven once into
+#      $FORGOOD_KAFKA_HOME/kafka-<version>/libs (default ~/.cache/forgood), skipped while the
+#      build file is unchanged (no network then);
+#   3. .venv with Python >= 3.11;
+#   4. `pip install -e '.[test]'` into .venv, skipped while pyproject.toml is unchanged.
 # Idempotent: a re-run prints one line per step and changes nothing.
 set -euo pipefail
 
@@ -56,8 +61,19 @@ find_python() {
     return 1
 }
 
+# Java 17 or newer (Kafka 4 brokers refuse older ones).
+have_java17() {
+    command -v java >/dev/null 2>&1 || return 1
+    local version
+    version="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
+    [ -n "$version" ] && [ "$version" -ge 17 ]
+}
+
 # 1. Debian packages
 packages=()
+have_java17 || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
+command -v kcat >/dev/null 2>&1 || packages+=(kcat)
 clickhouse_server >/dev/null || packages+=(clickhouse-server clickhouse-client)
 find_python >/dev/null || packages+=(python3 python3-venv)
 # promtool / amtool check and unit-test the alerting rules and Alertmanager config.
@@ -66,7 +82,7 @@ command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 # Debian's Chromium for the counter-page browser test (Playwright drives it; no browser download).
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if [ ${#packages[@]} -eq 0 ]; then
-    step "Debian packages: clickhouse-server ($(clickhouse_server)), promtool, amtool, chromium and Python present"
+    step "Debian packages: java, maven, clickhouse-server ($(clickhouse_server)), prometheus, alertmanager, kcat, chromium and Python present"
 else
     step "Debian packages: installing ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -82,7 +98,43 @@ else
     fi
 fi
 
-# 2. Virtual environment
+# The system services would hold ports the local stack uses (9090, 9093).
+for service in prometheus prometheus-alertmanager; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        quietly as_root systemctl disable --now "$service"
+        step "Debian packages: stopped and disabled the system $service service"
+    fi
+done
+
+# 2. Apache Kafka's jars (deploy/kafka/pom.xml), resolved once
+POM=deploy/kafka/pom.xml
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
+KAFKA_DIR="${FORGOOD_KAFKA_HOME:-$HOME/.cache/forgood}"
+KAFKA_DIR="${KAFKA_DIR/#\~/$HOME}/kafka-$KAFKA_VERSION"
+pom_sum="$(sha256sum "$POM" | cut -d' ' -f1)"
+if [ "$(cat "$KAFKA_DIR/pom.sha256" 2>/dev/null || true)" = "$pom_sum" ] && ls "$KAFKA_DIR"/libs/kafka_2.13-*.jar >/dev/null 2>&1; then
+    step "Apache Kafka $KAFKA_VERSION: resolved in $KAFKA_DIR/libs"
+else
+    rm -rf "$KAFKA_DIR/libs.partial"
+    mkdir -p "$KAFKA_DIR"
+    quietly mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$KAFKA_DIR/libs.partial"
+    # Kafka logs through SLF4J 1.7: a 2.x API or a second binding would silence the broker.
+    for jar in kafka_2.13- kafka-server- kafka-clients- scala-library- log4j-core- log4j-slf4j-impl- slf4j-api-1.7.36; do
+        ls "$KAFKA_DIR/libs.partial/$jar"*.jar >/dev/null 2>&1 || { step "Apache Kafka: $jar*.jar missing after resolving $POM" >&2; exit 1; }
+    done
+    for jar in slf4j-api-2. log4j-slf4j2-impl- logback-classic-; do
+        if ls "$KAFKA_DIR/libs.partial/$jar"*.jar >/dev/null 2>&1; then
+            step "Apache Kafka: unexpected $jar*.jar after resolving $POM" >&2; exit 1
+        fi
+    done
+    rm -rf "$KAFKA_DIR/libs"
+    mv "$KAFKA_DIR/libs.partial" "$KAFKA_DIR/libs"
+    echo "$pom_sum" >"$KAFKA_DIR/pom.sha256"
+    step "Apache Kafka $KAFKA_VERSION: resolved into $KAFKA_DIR/libs ($(ls "$KAFKA_DIR/libs" | wc -l) jars)"
+fi
+
+# 3. Virtual environment
 PYTHON="$(find_python)" || { step "no Python >= 3.11 with venv found" >&2; exit 1; }
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     step "$VENV: present ($("$VENV/bin/python" --version))"
@@ -92,7 +144,7 @@ else
     step "$VENV: created with $("$VENV/bin/python" --version) from $PYTHON"
 fi
 
-# 3. forgood itself, editable, with the test extras
+# 4. forgood itself, editable, with the test extras
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "$want" = "$have" ] && "$VENV/bin/python" -m pip show -q forgood >/dev/null 2>&1; then

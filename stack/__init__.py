@@ -1,10 +1,11 @@
-"""The local stack: a tansu Kafka broker and a ClickHouse server for development and tests.
+"""The local stack: Apache Kafka, ClickHouse, Prometheus and Alertmanager on loopback.
 
-``up`` starts them as detached processes bound to loopback, ``down`` stops them, ``status``
-reports them; all files live under ``<state_dir>/stack``. See :mod:`stack.local`.
+``up`` starts them as detached processes bound to loopback, ``down`` stops them (data kept),
+``status`` reports them, ``reset`` stops them and deletes their data; all files live under
+``<state_dir>/stack``. See :mod:`stack.local`.
 """
 
-from .local import down, services, status, up
+from .local import down, reset, services, status, up
 from .service import ServiceStatus
 
-__all__ = ["ServiceStatus", "down", "services", "status", "up"]
+__all__ = ["ServiceStatus", "down", "reset", "services", "status", "up"]

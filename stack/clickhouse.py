@@ -174,6 +174,11 @@ class ClickHouse(LocalService):
             pass
         return f"its {self.config_file} was written for other ports or paths"
 
+    def wipe(self) -> None:
+        """Delete every database, table and temporary file (``stack reset``); logs stay."""
+        for sub in ("data", "tmp", "user_files", "format_schemas"):
+            shutil.rmtree(self.work_dir / sub, ignore_errors=True)
+
     def answers(self, timeout: float) -> bool:
         """``SELECT 1`` on the native port, and (for a local server) ``/ping`` on the HTTP port."""
         return self._answers_native(timeout) and (not self.managed or self._answers_http(timeout))

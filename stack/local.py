@@ -1,8 +1,9 @@
-"""``up`` / ``down`` / ``status`` of the local stack: the tansu broker and a ClickHouse server.
+"""``up`` / ``down`` / ``status`` / ``reset`` of the local stack: Apache Kafka, ClickHouse,
+Prometheus and Alertmanager.
 
-Both run as detached background processes bound to loopback, with pid files, logs, config
+All run as detached background processes bound to loopback, with pid files, logs, config
 and data under ``<state_dir>/stack``. Services whose configured host is not loopback are
-never started or stopped, only checked.
+never started or stopped, only checked. Data survives ``down``; only ``reset`` deletes it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from forgood.errors import StackError
 from forgood.settings import Settings, get_settings
 
-from .broker import Broker
+from .kafka import Kafka
 from .clickhouse import ClickHouse
 from .layout import StackLayout
 from .ports import port_in_use, port_taken_message
@@ -41,13 +42,28 @@ _POLL_S = 0.2
 _REMOTE_NOTE = "not local: left alone (forgood stack manages loopback addresses only)"
 
 
-def services(settings: Settings) -> list[LocalService]:
-    """The stack's services for these settings, broker first. Raises StackError on a bad address."""
+def services(settings: Settings, only: Collection[str] | None = None) -> list[LocalService]:
+    """The stack's services for these settings, Kafka first; with ``only``, just those names
+    (e.g. ``{"kafka"}`` for a test's own broker beside the shared ClickHouse).
+
+    Raises StackError on a bad address or an unknown name.
+    """
     layout = StackLayout.for_settings(settings)
-    return [Broker(settings, layout), ClickHouse(settings, layout)]
+    every = [Kafka(settings, layout), ClickHouse(settings, layout)]
+    if only is None:
+        return every
+    unknown = set(only) - {s.name for s in every}
+    if unknown:
+        raise StackError(f"no stack service named {', '.join(sorted(unknown))}")
+    return [s for s in every if s.name in only]
 
 
-def up(settings: Settings | None = None, *, timeout: float = UP_TIMEOUT_S) -> list[ServiceStatus]:
+def up(
+    settings: Settings | None = None,
+    *,
+    timeout: float = UP_TIMEOUT_S,
+    only: Collection[str] | None = None,
+) -> list[ServiceStatus]:
     """Start whatever of the stack is not running, then wait until every service answers.
 
     Blocks for at most about ``timeout`` seconds (plus up to ``timeout`` waiting for another
@@ -62,7 +78,7 @@ def up(settings: Settings | None = None, *, timeout: float = UP_TIMEOUT_S) -> li
     the cause and call ``up`` again. Returns one ServiceStatus per service, all answering.
     """
     settings = settings or get_settings()
-    stack = services(settings)
+    stack = services(settings, only)
     deadline = time.monotonic() + timeout
     with _stack_lock(StackLayout.for_settings(settings), timeout):
         plan = [_plan_start(service) for service in stack]
@@ -74,22 +90,22 @@ def up(settings: Settings | None = None, *, timeout: float = UP_TIMEOUT_S) -> li
 
 
 def down(
-    settings: Settings | None = None, *, timeout: float = STOP_TIMEOUT_S
+    settings: Settings | None = None,
+    *,
+    timeout: float = STOP_TIMEOUT_S,
+    only: Collection[str] | None = None,
 ) -> list[ServiceStatus]:
     """Stop the stack's processes: SIGTERM, up to ``timeout`` s, then SIGKILL; remove pid files.
 
-    Blocks until they are gone (ClickHouse takes 0.5-2 s, tansu ~0.1 s). Stopping what
-    is not running does nothing, so ``down`` is safe to repeat. Data stays on disk for
-    ClickHouse; tansu keeps topics in memory only, so they are lost. Raises StackError only
-    if a process survives SIGKILL or the state folder is locked by another command.
+    Blocks until they are gone (ClickHouse takes 0.5-2 s, Kafka 1-5 s to shut down
+    cleanly). Stopping what is not running does nothing, so ``down`` is safe to repeat. Every
+    service's data stays on disk. Raises StackError only if a process survives SIGKILL or the
+    state folder is locked by another command.
     """
     settings = settings or get_settings()
-    stack = services(settings)
+    stack = services(settings, only)
     with _stack_lock(StackLayout.for_settings(settings), timeout):
-        pids = {s.name: s.running_pid() for s in stack if s.managed}
-        survivors = terminate([pid for pid in pids.values() if pid is not None], timeout)
-        if survivors:
-            raise StackError(f"processes {survivors} did not stop even after SIGKILL; check `ps`")
+        pids = _stop(stack, timeout)
         result = []
         for service in stack:
             if not service.managed:
@@ -101,8 +117,45 @@ def down(
     return result
 
 
+def reset(
+    settings: Settings | None = None,
+    *,
+    timeout: float = STOP_TIMEOUT_S,
+    only: Collection[str] | None = None,
+) -> list[ServiceStatus]:
+    """Stop the stack (as ``down``) and delete every managed service's data: Kafka's topics and
+    offsets, ClickHouse's databases, Prometheus' samples, Alertmanager's silences. Logs stay.
+
+    For a fresh start on purpose, or after a Kafka version change. Blocks like ``down``.
+    """
+    settings = settings or get_settings()
+    stack = services(settings, only)
+    with _stack_lock(StackLayout.for_settings(settings), timeout):
+        _stop(stack, timeout)
+        result = []
+        for service in stack:
+            if not service.managed:
+                result.append(_status(service, None, False, False, _REMOTE_NOTE))
+                continue
+            remove_pid(service.pid_file)
+            service.wipe()
+            result.append(_status(service, None, False, False, "stopped, data deleted"))
+    return result
+
+
+def _stop(stack: list[LocalService], timeout: float) -> dict[str, int | None]:
+    pids = {s.name: s.running_pid() for s in stack if s.managed}
+    survivors = terminate([pid for pid in pids.values() if pid is not None], timeout)
+    if survivors:
+        raise StackError(f"processes {survivors} did not stop even after SIGKILL; check `ps`")
+    return pids
+
+
 def status(
-    settings: Settings | None = None, *, probe_timeout: float = PROBE_TIMEOUT_S
+    settings: Settings | None = None,
+    *,
+    probe_timeout: float = PROBE_TIMEOUT_S,
+    only: Collection[str] | None = None,
 ) -> list[ServiceStatus]:
     """Report each service: our pid if its process runs, and whether its address answers.
 
@@ -110,7 +163,7 @@ def status(
     service (milliseconds when a port is closed). Raises StackError only on a bad address.
     """
     result = []
-    for service in services(settings or get_settings()):
+    for service in services(settings or get_settings(), only):
         pid = service.running_pid() if service.managed else None
         answering = service.answers(probe_timeout)
         running = pid is not None if service.managed else answering
@@ -150,6 +203,7 @@ def _plan_start(service: LocalService) -> _Start:
     for label, endpoint in service.ports():
         if port_in_use(endpoint):
             raise StackError(port_taken_message(service.name, label, endpoint, service.how_to_move))
+    service.preflight()
     return _Start(service, command=service.command(), detail="started", log_offsets=offsets)
 
 
@@ -228,6 +282,7 @@ def _status(
         log=service.log_file if service.managed else None,
         managed=service.managed,
         detail=detail,
+        version=service.describe_version(),
     )
 
 

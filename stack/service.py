@@ -18,6 +18,7 @@ class ServiceStatus:
     ``running``: our process is alive (for a remote service: it answered). ``answering``: it
     served a real protocol request. ``managed``: the address is loopback, so the stack
     starts and stops it. ``detail``: a short human note ("started", "already running", ...).
+    ``version``: the program and its version where the stack knows it ("Apache Kafka 4.1.1").
     """
 
     name: str
@@ -28,6 +29,7 @@ class ServiceStatus:
     log: Path | None
     managed: bool = True
     detail: str = ""
+    version: str = ""
 
 
 class LocalService(ABC):
@@ -88,9 +90,20 @@ class LocalService(ABC):
     def command(self) -> list[str]:
         """The argv to start the server; raises StackError if the program is not installed."""
 
+    def preflight(self) -> None:
+        """Before a start, without side effects: raise StackError if the start cannot work
+        (program missing, data folder unusable). Runs before any service is started."""
+
     def prepare(self) -> None:
-        """Create folders and config files the server needs before it starts."""
+        """Create folders and config files the server needs before it starts (may block)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def describe_version(self) -> str:
+        """What runs, with its version (e.g. "Apache Kafka 4.1.1"); "" if unknown."""
+        return ""
+
+    def wipe(self) -> None:
+        """Delete the service's data (``forgood stack reset``); it must be stopped."""
 
     @abstractmethod
     def answers(self, timeout: float) -> bool:

@@ -100,6 +100,7 @@ def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.
         store="memory://",
         datadir=str((settings.state_dir / datadir_name).resolve()),
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,
         table_standby_replicas=0,
         web_enabled=False,
@@ -107,8 +108,6 @@ def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         broker_commit_interval=1.0,
-        # One record per produce batch: tansu's ListOffsets reports the first offset of the
-        # last batch, which made table recovery stop short (shared/LOCAL-BROKER.md).
         producer_max_batch_size=settings.producer_max_batch_bytes,
         producer_acks=-1,
     )

