@@ -1,13 +1,14 @@
 """The sink process (``forgood sink``; ``forgood run`` starts it): Kafka -> ClickHouse.
 
-A kafka-python consumer reads every partition of the totals and minutes topics, assigned
-manually (no group membership: aggregate volume is small, one sink per deployment suffices,
-and it avoids group-join pauses and the local broker's stuck-rebalance edge), and stores its
-offsets under group ``<app_id>-sink`` with auto-commit off. Records are added to :class:`~sinks.clickhouse.ClickHouseSink`; when the
-batch is due it is flushed (retrying through ClickHouse outages) and only then are the
-consumed offsets committed. A crash before the commit re-delivers rows that ClickHouse may
-already hold, which the versioned tables absorb. Blocks until SIGINT/SIGTERM, then flushes,
-commits and closes.
+A kafka-python consumer in group ``<app_id>-sink`` (auto-commit off) subscribes to the
+totals and minutes topics, so any number of sinks share the partitions and take over a dead
+one's after its session times out. Records are added to :class:`~sinks.clickhouse.ClickHouseSink`;
+when the batch is due it is flushed (retrying through ClickHouse outages) and only then are
+the consumed offsets committed; before partitions are revoked in a rebalance the sink flushes
+and commits too, so the next owner starts where this one stopped. A crash before a commit
+re-delivers rows that ClickHouse may already hold, which the versioned tables absorb; two
+sinks writing the same row write the same version. Blocks until SIGINT/SIGTERM, then
+flushes, commits and closes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.errors import CommitFailedError
 
 from forgood.observability import CONSUMER_LAG, serve_metrics
 from forgood.records import CampaignMinute, CampaignTotal
@@ -29,8 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def make_consumer(settings: Settings) -> KafkaConsumer:
-    """A consumer assigned every partition of the aggregate topics, resuming at committed offsets."""
-    consumer = KafkaConsumer(
+    """A group consumer of the aggregate topics, resuming at the group's committed offsets.
+
+    Not subscribed yet: :func:`run_sink` subscribes it with its rebalance listener.
+    """
+    return KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         group_id=f"{settings.app_id}-sink",
         client_id=f"{settings.app_id}-sink",
@@ -38,15 +43,32 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
         auto_offset_reset="earliest",
         max_poll_records=settings.sink_batch_rows,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=int(settings.session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
     )
-    consumer.assign(
-        [
-            TopicPartition(topic, partition)
-            for topic in (settings.totals_topic, settings.minutes_topic)
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-    )
-    return consumer
+
+
+class FlushBeforeRevoke(ConsumerRebalanceListener):
+    """Writes the buffered rows and commits before partitions move to another sink.
+
+    Called by kafka-python inside ``poll()`` on the sink's own thread, so it may block on
+    ClickHouse (the flush retries through outages) and delay the rebalance meanwhile.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, sink: ClickHouseSink) -> None:
+        self.consumer = consumer
+        self.sink = sink
+        self.uncommitted = False
+
+    def on_partitions_revoked(self, revoked) -> None:
+        if self.uncommitted:
+            self.sink.flush()
+            self.consumer.commit()
+            self.uncommitted = False
+        log.info("sink gives up %d partition(s)", len(revoked))
+
+    def on_partitions_assigned(self, assigned) -> None:
+        log.info("sink reads %d partition(s)", len(assigned))
 
 
 def decode(settings: Settings, topic: str, value: bytes) -> CampaignTotal | CampaignMinute | None:
@@ -71,9 +93,10 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     sink = ClickHouseSink(settings)
     sink.start()
     consumer = make_consumer(settings)
+    listener = FlushBeforeRevoke(consumer, sink)
+    consumer.subscribe([settings.totals_topic, settings.minutes_topic], listener=listener)
     log.info("sink writing %s and %s to %s", settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)
     try:
-        pending = False
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=200, max_records=settings.sink_batch_rows)
             for tp, records in polled.items():
@@ -81,18 +104,28 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
                     row = decode(settings, tp.topic, record.value)
                     if row is not None:
                         sink.add(row)
-                    pending = True
-            if pending and (sink.due() or not sink.buffered):
+                    listener.uncommitted = True
+            if listener.uncommitted and (sink.due() or not sink.buffered):
                 sink.flush()
-                consumer.commit()
-                pending = False
+                _commit(consumer)
+                listener.uncommitted = False
                 _report_lag(consumer)
         sink.flush()
-        if pending:
-            consumer.commit()
+        if listener.uncommitted:
+            _commit(consumer)
     finally:
         consumer.close(autocommit=False)
         log.info("sink stopped")
+
+
+def _commit(consumer: KafkaConsumer) -> None:
+    """Commit consumed offsets; a commit refused because the group rebalanced meanwhile is
+    logged, not raised: the rows are already in ClickHouse, and whoever owns the partitions
+    now re-reads them from the last commit, which the versioned tables absorb."""
+    try:
+        consumer.commit()
+    except CommitFailedError as exc:
+        log.warning("sink commit refused after a rebalance (rows are written; they will be re-read): %s", exc)
 
 
 def _report_lag(consumer: KafkaConsumer) -> None:
