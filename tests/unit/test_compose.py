@@ -232,7 +232,6 @@ def test_forgood_environment_points_at_the_compose_services(services, forgood_se
         target = settings.clickhouse
         assert target.host in services, f"{name}: ClickHouse host {target.host} is not a service"
         assert target.port == 9000
-        # Real Kafka needs no one-record-per-batch workaround (that is for tansu).
         assert settings.producer_max_batch_bytes >= 1 << 20, name
 
 
@@ -401,6 +400,54 @@ def test_kafka_is_single_node_kraft_with_a_valid_cluster_id(services):
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
     data_dir = env["KAFKA_LOG_DIRS"]
     assert any(target == data_dir and not is_path(source) for source, target in mounts(services["kafka"]))
+
+
+def kafka_properties(service: dict) -> dict[str, str]:
+    """The apache/kafka image's KAFKA_* variables as broker properties (its own mapping:
+    strip KAFKA_, lower-case, ``_`` -> ``.``)."""
+    return {
+        name[len("KAFKA_"):].lower().replace("_", "."): str(value)
+        for name, value in environment(service).items()
+        if name.startswith("KAFKA_")
+    }
+
+
+def test_kafka_runs_the_version_the_local_stack_runs(services):
+    from stack.kafka import kafka_version
+
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
+
+
+def test_kafka_settings_agree_with_the_local_stack_where_it_matters(services):
+    """Replication factors and min ISR of internal topics, auto-creation and the first-join
+    delay are the same in compose and in ``forgood stack`` (stack/kafka.py)."""
+    from stack.kafka import SINGLE_NODE_SETTINGS
+
+    compose = kafka_properties(services["kafka"])
+    matters = {
+        key: value for key, value in SINGLE_NODE_SETTINGS.items()
+        if key.endswith((".replication.factor", ".min.isr"))
+        or key in {"auto.create.topics.enable", "group.initial.rebalance.delay.ms"}
+    }  # fmt: skip
+    assert len(matters) >= 7
+    assert {key: compose.get(key) for key in matters} == matters
+
+
+def test_kafka_listeners_match_the_local_stack_ports(services, forgood_services):
+    """Clients reach compose's Kafka on 9092 inside the network, as the local stack's on
+    127.0.0.1:9092; the host port compose publishes is loopback-only and advertised as such;
+    forgood's partition and replication settings are the local defaults."""
+    compose = kafka_properties(services["kafka"])
+    listeners = dict(l.split("://", 1) for l in compose["listeners"].split(","))
+    assert listeners["PLAINTEXT"] == ":9092" and Settings().kafka_bootstrap.endswith(":9092")
+    advertised = dict(l.split("://", 1) for l in compose["advertised.listeners"].split(","))
+    published = {p.split(":", 1)[0]: p for p in services["kafka"]["ports"]}
+    assert set(published) == {"127.0.0.1"}
+    host_port = published["127.0.0.1"].rsplit(":", 1)[1]
+    assert advertised["EXTERNAL"] == f"127.0.0.1:{host_port}"
+    for name, service in forgood_services.items():
+        settings = settings_for(service)
+        assert (settings.partitions, settings.replication_factor) == (Settings().partitions, 1), name
 
 
 def test_clickhouse_raises_the_open_files_limit(services):
