@@ -119,7 +119,8 @@ async def _raw_consume(settings: Settings, expected: int) -> float:
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
-        tps = [TopicPartition(settings.video_topic, p) for p in consumer.partitions_for_topic(settings.video_topic)]
+        # aiokafka knows only the metadata of topics it was asked about: use the count we created.
+        tps = [TopicPartition(settings.video_topic, p) for p in range(settings.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         seen, started = 0, time.monotonic()

@@ -1,7 +1,8 @@
 """Reading a topic from kafka-python up to its current end, by the fetch highwater.
 
-ListOffsets can under-report the end on some brokers (tansu); the highwater a fetch returns
-is right, so "read to the end" means: poll until every partition's position reaches it.
+"Read to the end" means: poll until every partition's position reaches the highwater the
+last fetch returned. That needs no separate ListOffsets request, and it is the end as the
+broker saw it while serving the fetch.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Integration fixtures: the real local stack, and a unique namespace per test.
 
-The stack (tansu + ClickHouse) is started once per session on the configured ports (the
-defaults unless ``FORGOOD_*`` says otherwise) and stopped at the end only if this session
-started it. Each test gets its own topics (prefix), consumer groups (app id) and ClickHouse
+The stack (Kafka, ClickHouse, Prometheus, Alertmanager) is started once per session on the
+configured ports (the defaults unless ``FORGOOD_*`` says otherwise) and stopped at the end
+only if this session started it; its data stays on disk. Each test gets its own topics (prefix), consumer groups (app id) and ClickHouse
 database, so tests never see each other's data and can run against a stack in use.
 """
 
