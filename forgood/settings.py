@@ -77,11 +77,11 @@ class Settings(BaseSettings):
         description="Stream worker's producer batch limit in bytes (records to its internal topics).",
     )
     fetch_max_wait_ms: int = Field(
-        100,
+        500,
         ge=1,
         le=60000,
-        description="Longest a consumer's fetch waits for data, ms (worker and sink). Kafka answers as "
-        "soon as data arrives; tansu only when the wait ends, so this bounds the latency of each hop.",
+        description="Longest the sink's fetch waits for data, ms. Kafka answers as soon as data "
+        "arrives, so this only bounds an idle fetch.",
     )
     sink_batch_rows: int = Field(5000, ge=1, description="Most rows the sink puts in one INSERT.")
     sink_flush_s: float = Field(0.2, gt=0, description="Longest time the sink holds rows before writing.")

@@ -38,7 +38,7 @@ from forgood.observability import CONSUMER_LAG
 from forgood.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.settings import Settings
 from forgood.topics import TopicSpec
-from streams import fast_delivery, faust_fixes, fetching, metrics
+from streams import fast_delivery, faust_fixes, metrics
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook, ledger_key
 
@@ -89,7 +89,7 @@ class Pipeline:
 
 def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.App:
     """A Faust app configured the way forgood's worker runs (broker, group timings, producer
-    batching, fetch wait; Faust's patches are installed by importing this module).
+    batching; Faust's patches are installed by importing this module).
 
     ``build_app`` uses it for the worker, ``control.faust_floor`` for the benchmark's
     do-nothing agent, so the two measure the same machinery.
@@ -111,7 +111,6 @@ def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.
         producer_max_batch_size=settings.producer_max_batch_bytes,
         producer_acks=-1,
     )
-    fetching.set_fetch_max_wait(app, settings.fetch_max_wait_ms)
     return app
 
 
