@@ -483,3 +483,16 @@ def test_maybe_listening_checks_loopback_ports_without_connecting(listener):
     with pytest.raises(socket.timeout):
         listener.accept()  # nobody connected
     assert not maybe_listening(Endpoint("127.0.0.1", free_port()), timeout=0.5)
+
+
+def test_stack_reset_command_asks_for_yes_when_not_on_a_terminal(tmp_path, monkeypatch):
+    """`forgood stack reset` deletes data: without --yes and without a terminal it refuses."""
+    import subprocess
+
+    env = {**os.environ, "FORGOOD_STATE_DIR": str(tmp_path)}
+    data = tmp_path / "stack" / "kafka" / "data"
+    data.mkdir(parents=True)
+    refused = subprocess.run([sys.executable, "-m", "control", "stack", "reset"], env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert data.exists()
