@@ -32,7 +32,9 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
     """Run the demo; blocks until Ctrl-C/SIGTERM or ``duration`` s. Returns an exit code."""
     console = Console()
     console.print("[bold]forgood demo[/] — starting the local stack …")
-    stack.up(settings)
+    address = {service.name: service.address for service in stack.up(settings)}
+    console.print(f"Prometheus: [bold]http://{address['prometheus']}/[/] (alerts: http://{address['prometheus']}/alerts)"
+                  f" — Alertmanager: [bold]http://{address['alertmanager']}/[/]")
     ensure_topics(settings)
     campaigns = load_campaign_file(campaigns_file or settings.campaigns_file)
     publish_campaigns(settings, campaigns)

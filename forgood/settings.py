@@ -69,6 +69,24 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="Address the /metrics servers bind (0.0.0.0 in containers).")
     worker_metrics_port: int = Field(9464, description="Prometheus /metrics port of the stream worker.")
     sink_metrics_port: int = Field(9465, description="Prometheus /metrics port of the ClickHouse sink.")
+    prometheus_port: int = Field(
+        9090, ge=1, le=65535, description="HTTP port of the local Prometheus (`forgood stack`), on 127.0.0.1."
+    )
+    prometheus_scrape_interval_s: int = Field(
+        15, ge=1, le=3600, description="How often the local Prometheus scrapes every target, seconds."
+    )
+    prometheus_evaluation_interval_s: int = Field(
+        15, ge=1, le=3600, description="How often the local Prometheus evaluates the alert rules, seconds."
+    )
+    alertmanager_port: int = Field(
+        9093, ge=1, le=65535,
+        description="HTTP port of the local Alertmanager (`forgood stack`), on 127.0.0.1; its cluster port is off.",
+    )
+    alert_webhook_url: str = Field(
+        "",
+        description="If set, the local Alertmanager delivers every receiver's alerts to this webhook URL "
+        "instead of the URLs in deploy/alertmanager/alertmanager.yml.",
+    )
     batch_size: int = Field(2000, ge=1, description="Events the stream worker takes per batch.")
     batch_window_s: float = Field(0.1, gt=0, description="Longest wait to fill a worker batch, seconds.")
     producer_max_batch_bytes: int = Field(

@@ -17,6 +17,7 @@ from forgood.settings import Settings
 from .endpoints import Endpoint
 from .layout import StackLayout
 from .ports import maybe_listening
+from .programs import write_if_changed
 from .service import LocalService
 
 #: ClickHouse's replica-to-replica port; moved with the native port so two servers can coexist.
@@ -157,8 +158,8 @@ class ClickHouse(LocalService):
         for sub in ("data", "tmp", "user_files", "format_schemas"):
             (self.work_dir / sub).mkdir(parents=True, exist_ok=True)
         self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
-        _write_if_changed(self.config_file, self.config_text())
-        _write_if_changed(self.users_file, render_users(self.user, self.password))
+        write_if_changed(self.config_file, self.config_text())
+        write_if_changed(self.users_file, render_users(self.user, self.password))
 
     def command(self) -> list[str]:
         return [*find_server_command(), f"--config-file={self.config_file}"]
@@ -212,12 +213,3 @@ class ClickHouse(LocalService):
                 return reply.read().strip() == b"Ok."
         except OSError:
             return False
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    try:
-        if path.read_text() == text:
-            return
-    except OSError:
-        pass
-    path.write_text(text)

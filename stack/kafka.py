@@ -24,6 +24,7 @@ from forgood.settings import Settings
 from .endpoints import Endpoint, first_bootstrap_server
 from .layout import StackLayout
 from .ports import maybe_listening
+from .programs import read_text, write_if_changed
 from .service import LocalService
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,9 +273,9 @@ class Kafka(LocalService):
         java = self._check_installed()
         for folder in (self.work_dir, self.data_dir, self.layout.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        _write_if_changed(self.config_file, self.config_text())
-        _write_if_changed(self.log4j_file, _LOG4J2)
-        _write_if_changed(self.tools_log4j_file, _TOOLS_LOG4J2)
+        write_if_changed(self.config_file, self.config_text())
+        write_if_changed(self.log4j_file, _LOG4J2)
+        write_if_changed(self.tools_log4j_file, _TOOLS_LOG4J2)
         if not (self.data_dir / "meta.properties").exists():
             self._format(java)
 
@@ -353,13 +354,4 @@ def _url_host(host: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if _read_text(path) == text.strip():
-        return
-    path.write_text(text)
+    return (read_text(path) or "").strip()
