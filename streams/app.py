@@ -38,13 +38,14 @@ from forgood.observability import CONSUMER_LAG
 from forgood.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.settings import Settings
 from forgood.topics import TopicSpec
-from streams import fast_delivery, faust_fixes, metrics
+from streams import fast_delivery, faust_fixes, metrics, undecodable
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook, ledger_key
 
 log = logging.getLogger(__name__)
 faust_fixes.install()
 fast_delivery.install()
+undecodable.install()
 
 TABLES = ("ledger",)
 # Videos per forwarded record: ~70 bytes each, so a record stays far below 1 MB.

@@ -35,6 +35,17 @@ OFFSET_JUMPS = Counter(
     "forgood_offset_jumps_total",
     "Fetched offsets that jumped past unread ones; each triggers a seek back (streams.faust_fixes).",
 )
+UNDECODABLE_BATCHES = Counter(
+    "forgood_undecodable_batches_total",
+    "Record batches skipped because they cannot be decoded (codec library missing, unknown codec, "
+    "corrupt compressed bytes); their events are NOT counted (streams.undecodable).",
+    ["topic", "reason"],
+)
+UNDECODABLE_RECORDS = Counter(
+    "forgood_undecodable_records_total",
+    "Records (offsets) in skipped undecodable batches: events not counted (streams.undecodable).",
+    ["topic"],
+)
 BATCHES_PROCESSED = Counter("forgood_batches_processed_total", "Batches processed.", ["agent"])
 LAST_BATCH = Gauge(
     "forgood_last_batch_timestamp_seconds", "Wall-clock time the agent last finished a batch.", ["agent"]
