@@ -5,7 +5,8 @@ totals and minutes topics, so any number of sinks share the partitions and take 
 one's after its session times out. Records are added to :class:`~sinks.clickhouse.ClickHouseSink`;
 when the batch is due it is flushed (retrying through ClickHouse outages) and only then are
 the consumed offsets committed; before partitions are revoked in a rebalance the sink flushes
-and commits too, so the next owner starts where this one stopped. A crash before a commit
+its rows (the next owner re-reads from the last commit). A commit that fails while the broker
+is unreachable is retried; the sink rides a broker outage out. A crash before a commit
 re-delivers rows that ClickHouse may already hold, which the versioned tables absorb; two
 sinks writing the same row write the same version. Blocks until SIGINT/SIGTERM, then
 flushes, commits and closes.
@@ -17,7 +18,7 @@ import logging
 import threading
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 
 from forgood.observability import CONSUMER_LAG, serve_metrics
 from forgood.records import CampaignMinute, CampaignTotal
@@ -45,14 +46,17 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=int(settings.session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+        reconnect_backoff_max_ms=1000,  # kafka-python's 30 s default delays noticing a broker is back
     )
 
 
 class FlushBeforeRevoke(ConsumerRebalanceListener):
-    """Writes the buffered rows and commits before partitions move to another sink.
+    """Writes the buffered rows before partitions move to another sink.
 
-    Called by kafka-python inside ``poll()`` on the sink's own thread, so it may block on
-    ClickHouse (the flush retries through outages) and delay the rebalance meanwhile.
+    kafka-python 3 calls it on its network thread, where a blocking ``consumer.commit()`` is
+    refused (RuntimeError), so it leaves the offsets: the next owner re-reads from the last
+    commit, which the versioned tables absorb. The flush may block on ClickHouse (it retries
+    through outages) and delays the rebalance meanwhile.
     """
 
     def __init__(self, consumer: KafkaConsumer, sink: ClickHouseSink) -> None:
@@ -63,7 +67,6 @@ class FlushBeforeRevoke(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked) -> None:
         if self.uncommitted:
             self.sink.flush()
-            self.consumer.commit()
             self.uncommitted = False
         log.info("sink gives up %d partition(s)", len(revoked))
 
@@ -107,8 +110,7 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
                     listener.uncommitted = True
             if listener.uncommitted and (sink.due() or not sink.buffered):
                 sink.flush()
-                _commit(consumer)
-                listener.uncommitted = False
+                listener.uncommitted = not _commit(consumer)
                 _report_lag(consumer)
         sink.flush()
         if listener.uncommitted:
@@ -118,19 +120,31 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
         log.info("sink stopped")
 
 
-def _commit(consumer: KafkaConsumer) -> None:
-    """Commit consumed offsets; a commit refused because the group rebalanced meanwhile is
-    logged, not raised: the rows are already in ClickHouse, and whoever owns the partitions
-    now re-reads them from the last commit, which the versioned tables absorb."""
+def _commit(consumer: KafkaConsumer) -> bool:
+    """Commit consumed offsets; False if it must be tried again (the broker is unreachable).
+
+    Never raises for Kafka errors: the rows are already in ClickHouse. A commit refused because
+    the group rebalanced meanwhile is dropped (whoever owns the partitions now re-reads them
+    from the last commit, which the versioned tables absorb); one that failed because the
+    broker is down (connection refused, timeout) is retried after the next poll.
+    """
     try:
         consumer.commit()
     except CommitFailedError as exc:
         log.warning("sink commit refused after a rebalance (rows are written; they will be re-read): %s", exc)
+    except KafkaError as exc:
+        log.warning("sink commit failed, will retry (rows are written): %r", exc)
+        return False
+    return True
 
 
 def _report_lag(consumer: KafkaConsumer) -> None:
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            lag = max(0, highwater - consumer.position(tp))
-            CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(lag)
+    """Set the lag gauges; while the broker is unreachable they keep their last values."""
+    try:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag = max(0, highwater - consumer.position(tp))
+                CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(lag)
+    except KafkaError as exc:  # position() asks the broker when it must validate an offset
+        log.debug("sink lag not reported: %r", exc)

@@ -1,4 +1,4 @@
-"""Workarounds for three Faust behaviours that lose events; all found by the test suites.
+"""Workarounds for Faust behaviours that lose events or crash the worker; all found by tests.
 
 faust-streaming 0.15.3 can commit past events that were never processed:
 
@@ -18,8 +18,14 @@ faust-streaming 0.15.3 can commit past events that were never processed:
    before its first commit: the restarted worker fetched the whole topic while recovering,
    skipped it (flow suspended) and never read it again; half the events were never counted.
    Such partitions are now sought to their beginning (``auto_offset_reset=earliest``).
+4. **The livelock check crashes on a just-sought partition.** Every few seconds Faust's
+   ``verify_event_path`` reads each partition's fetch position; right after a seek to the
+   beginning (fix 3, or aiokafka's own reset) the position is unset until the offset reset
+   completes, and aiokafka asserts (``AssertionError`` in ``subscription_state.position``),
+   which stops the worker. Seen after Kafka broker restarts, when fix 2 re-seeks many times
+   in a second. Partitions awaiting an offset reset are now skipped by the check.
 
-:func:`install` patches all three, once per process: a stale message is released without being
+:func:`install` patches all four, once per process: a stale message is released without being
 acknowledged; a jump is logged and answered by seeking every partition back to its committed
 offset (the beginning when there is none), so the skipped events are fetched and processed
 (idempotent counting makes the re-processing harmless) and commits cannot pass them.
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from aiokafka import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -90,7 +97,21 @@ def install() -> None:
         return committed
 
     seek_to_committed.__doc__ = "Seek to committed offsets, never-committed partitions to the beginning."
+    original_verify_event_path = thread.verify_event_path
+
+    def verify_event_path(self, now, tp):
+        try:
+            assignment = self._ensure_consumer()._fetcher._subscriptions.subscription.assignment
+            state = assignment.state_value(TopicPartition(tp.topic, tp.partition)) if assignment else None
+        except AttributeError:  # no subscription right now (rebalancing, stopping)
+            return None
+        if state is None or not state.has_valid_position:
+            return None  # just sought, awaiting its offset reset: nothing to verify yet
+        return original_verify_event_path(self, now, tp)
+
+    verify_event_path.__doc__ = "Skip partitions awaiting an offset reset (see streams.faust_fixes)."
     Consumer.ack = ack
     Consumer._add_gap = add_gap
     thread.seek_to_committed = seek_to_committed
+    thread.verify_event_path = verify_event_path
     _installed = True
