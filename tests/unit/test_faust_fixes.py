@@ -95,3 +95,52 @@ def test_livelock_check_skips_a_partition_awaiting_its_offset_reset():
     assert verify(thread, 0.0, TP(SOURCE, 1)) is None  # position set: Faust's check runs
     assert verify(thread, 0.0, TP(SOURCE, 9)) is None  # not assigned: skipped
     assert verified == [TP(SOURCE, 1)]
+
+
+class FakeMessage:
+    def __init__(self, generation_id: int, offset: int) -> None:
+        self.generation_id, self.offset, self.acked, self.tp = generation_id, offset, False, TP(SOURCE, 0)
+
+
+class FakeFaustConsumer:
+    """What the patched ``Consumer.ack`` touches: the app's generation and flow control, the
+    unacked set, and ``perform_seek`` (recorded)."""
+
+    def __init__(self, generation: int, flow_active: bool) -> None:
+        self.app = SimpleNamespace(consumer_generation_id=generation,
+                                   flow_control=SimpleNamespace(is_active=lambda: flow_active))
+        self._unacked_messages: set = set()
+        self.seeks = 0
+
+    async def perform_seek(self) -> None:
+        self.seeks += 1
+
+
+def test_a_message_skipped_while_flow_is_suspended_is_not_acked_and_is_read_again():
+    from faust.transport import consumer as faust_consumer
+
+    async def scenario():
+        consumer = FakeFaustConsumer(generation=2, flow_active=False)
+        messages = [FakeMessage(2, offset) for offset in (5, 6)]
+        consumer._unacked_messages.update(messages)
+        for message in messages:
+            assert faust_consumer.Consumer.ack(consumer, message) is False
+        assert not consumer._unacked_messages  # released: no longer holds a commit back
+        await asyncio.sleep(0.2)  # the re-seek is scheduled 50 ms later, once for both
+        return consumer
+
+    consumer = asyncio.run(scenario())
+    assert consumer.seeks == 1  # every partition back to its committed offset: fetched again
+
+
+def test_a_message_of_an_older_generation_is_not_acked_either():
+    from faust.transport import consumer as faust_consumer
+
+    async def scenario():
+        consumer = FakeFaustConsumer(generation=3, flow_active=True)
+        message = FakeMessage(2, 5)
+        assert faust_consumer.Consumer.ack(consumer, message) is False
+        await asyncio.sleep(0.2)
+        return consumer
+
+    assert asyncio.run(scenario()).seeks == 1
