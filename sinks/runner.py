@@ -1,15 +1,15 @@
 """The sink process (``forgood sink``; ``forgood run`` starts it): Kafka -> ClickHouse.
 
-A kafka-python consumer in group ``<app_id>-sink`` (auto-commit off) subscribes to the
-totals and minutes topics, so any number of sinks share the partitions and take over a dead
-one's after its session times out. Records are added to :class:`~sinks.clickhouse.ClickHouseSink`;
-when the batch is due it is flushed (retrying through ClickHouse outages) and only then are
-the consumed offsets committed; before partitions are revoked in a rebalance the sink flushes
-its rows (the next owner re-reads from the last commit). A commit that fails while the broker
-is unreachable is retried; the sink rides a broker outage out. A crash before a commit
-re-delivers rows that ClickHouse may already hold, which the versioned tables absorb; two
-sinks writing the same row write the same version. Blocks until SIGINT/SIGTERM, then
-flushes, commits and closes.
+A kafka-python consumer reads every partition of the totals and minutes topics, assigned
+manually, and stores its offsets under group ``<app_id>-sink`` with auto-commit off (no group
+membership: one sink per deployment; aggregate volume is small). Group membership was tried
+with Apache Kafka and dropped: kafka-python 3.0.12's ``poll()`` hung for good after a
+rebalance in 2 of ~30 loaded test runs (``Fetcher.fetch_records`` waiting without a timeout
+on its network thread). Records are added to :class:`~sinks.clickhouse.ClickHouseSink`; when
+the batch is due it is flushed (retrying through ClickHouse outages) and only then are the
+consumed offsets committed; a commit that fails while the broker is unreachable is retried.
+A crash before the commit re-delivers rows that ClickHouse may already hold, which the
+versioned tables absorb. Blocks until SIGINT/SIGTERM, then flushes, commits and closes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
 from forgood.observability import CONSUMER_LAG, serve_metrics
@@ -32,11 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def make_consumer(settings: Settings) -> KafkaConsumer:
-    """A group consumer of the aggregate topics, resuming at the group's committed offsets.
-
-    Not subscribed yet: :func:`run_sink` subscribes it with its rebalance listener.
-    """
-    return KafkaConsumer(
+    """A consumer assigned every partition of the aggregate topics, resuming at committed offsets."""
+    consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         group_id=f"{settings.app_id}-sink",
         client_id=f"{settings.app_id}-sink",
@@ -44,34 +41,16 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
         auto_offset_reset="earliest",
         max_poll_records=settings.sink_batch_rows,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        session_timeout_ms=int(settings.session_timeout_s * 1000),
-        heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
         reconnect_backoff_max_ms=1000,  # kafka-python's 30 s default delays noticing a broker is back
     )
-
-
-class FlushBeforeRevoke(ConsumerRebalanceListener):
-    """Writes the buffered rows before partitions move to another sink.
-
-    kafka-python 3 calls it on its network thread, where a blocking ``consumer.commit()`` is
-    refused (RuntimeError), so it leaves the offsets: the next owner re-reads from the last
-    commit, which the versioned tables absorb. The flush may block on ClickHouse (it retries
-    through outages) and delays the rebalance meanwhile.
-    """
-
-    def __init__(self, consumer: KafkaConsumer, sink: ClickHouseSink) -> None:
-        self.consumer = consumer
-        self.sink = sink
-        self.uncommitted = False
-
-    def on_partitions_revoked(self, revoked) -> None:
-        if self.uncommitted:
-            self.sink.flush()
-            self.uncommitted = False
-        log.info("sink gives up %d partition(s)", len(revoked))
-
-    def on_partitions_assigned(self, assigned) -> None:
-        log.info("sink reads %d partition(s)", len(assigned))
+    consumer.assign(
+        [
+            TopicPartition(topic, partition)
+            for topic in (settings.totals_topic, settings.minutes_topic)
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+    )
+    return consumer
 
 
 def decode(settings: Settings, topic: str, value: bytes) -> CampaignTotal | CampaignMinute | None:
@@ -96,10 +75,9 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     sink = ClickHouseSink(settings)
     sink.start()
     consumer = make_consumer(settings)
-    listener = FlushBeforeRevoke(consumer, sink)
-    consumer.subscribe([settings.totals_topic, settings.minutes_topic], listener=listener)
     log.info("sink writing %s and %s to %s", settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)
     try:
+        uncommitted = False
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=200, max_records=settings.sink_batch_rows)
             for tp, records in polled.items():
@@ -107,13 +85,13 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
                     row = decode(settings, tp.topic, record.value)
                     if row is not None:
                         sink.add(row)
-                    listener.uncommitted = True
-            if listener.uncommitted and (sink.due() or not sink.buffered):
+                    uncommitted = True
+            if uncommitted and (sink.due() or not sink.buffered):
                 sink.flush()
-                listener.uncommitted = not _commit(consumer)
+                uncommitted = not _commit(consumer)
                 _report_lag(consumer)
         sink.flush()
-        if listener.uncommitted:
+        if uncommitted:
             _commit(consumer)
     finally:
         consumer.close(autocommit=False)
@@ -123,10 +101,10 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
 def _commit(consumer: KafkaConsumer) -> bool:
     """Commit consumed offsets; False if it must be tried again (the broker is unreachable).
 
-    Never raises for Kafka errors: the rows are already in ClickHouse. A commit refused because
-    the group rebalanced meanwhile is dropped (whoever owns the partitions now re-reads them
-    from the last commit, which the versioned tables absorb); one that failed because the
-    broker is down (connection refused, timeout) is retried after the next poll.
+    Never raises for Kafka errors: the rows are already in ClickHouse. A commit that failed
+    because the broker is down (connection refused, timeout) is retried after the next poll;
+    a refused one is logged (a restart re-reads from the last commit, which the versioned
+    tables absorb).
     """
     try:
         consumer.commit()

@@ -114,37 +114,3 @@ def test_forgood_run_stops_cleanly_on_sigterm(run_settings, procs):
     assert proc.poll() is None, procs.tail()
     assert procs.kill("run", signal.SIGTERM) == 0, procs.tail()
 
-
-def test_two_sinks_share_the_aggregates_and_one_takes_over_when_the_other_is_killed(
-    run_settings, procs, clickhouse, tmp_path
-):
-    """The sink is a consumer group: two sink processes split the aggregate partitions; after
-    one is SIGKILLed the other takes its partitions over and ClickHouse still ends exact."""
-    campaigns = make_campaigns()
-    publish_campaigns(run_settings, load_campaign_file(write_campaigns(tmp_path, campaigns)))
-    lines, _ = generate(seed=11, videos=1500, campaigns=campaigns)
-    expected_totals, expected_minutes = oracle(lines, campaigns)
-    half = len(lines) // 2
-    first, second = write_events(tmp_path, "first.jsonl", lines[:half]), write_events(tmp_path, "second.jsonl", lines[half:])
-    db = run_settings.clickhouse.database
-
-    procs.start("worker", "worker")
-    procs.start("sink-a", "sink")
-    procs.start("sink-b", "sink")
-    for name in ("sink-a", "sink-b"):
-        procs.wait_for_log(name, "sink reads", timeout=60)
-    assert procs.run("produce", "--from", str(first), "--quiet").returncode == 0
-    wait_until(lambda: sum(t[0] for t in read_back(clickhouse, db)[0].values()) > 0, 120,
-               what="first counts in ClickHouse")
-
-    assert procs.kill("sink-a", signal.SIGKILL) == -signal.SIGKILL
-    assert procs.run("produce", "--from", str(second), "--quiet").returncode == 0
-
-    def settled():
-        totals, minutes = read_back(clickhouse, db)
-        return totals == expected_totals and minutes == expected_minutes
-
-    try:
-        wait_until(settled, SETTLE_S, what="ClickHouse to equal the oracle")
-    except AssertionError as exc:
-        pytest.fail(f"{exc}\n{procs.tail()}")
