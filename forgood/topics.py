@@ -52,6 +52,7 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         client_id="forgood-admin",
         request_timeout_ms=15000,
+        reconnect_backoff_max_ms=1000,  # the 30 s default outlasts a broker restart
     )
 
 

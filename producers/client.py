@@ -23,4 +23,5 @@ def make_producer(settings: Settings, *, client_id: str = "forgood-producer") ->
         max_request_size=4 * 1024 * 1024,
         retries=5,
         request_timeout_ms=30_000,
+        reconnect_backoff_max_ms=1000,  # the 30 s default outlasts a broker restart
     )

@@ -79,7 +79,14 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     try:
         uncommitted = False
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=200, max_records=settings.sink_batch_rows)
+            try:
+                polled = consumer.poll(timeout_ms=200, max_records=settings.sink_batch_rows)
+            except KafkaError as exc:  # kafka-python 3.0.12 can raise here while the broker is down
+                if not exc.retriable:
+                    raise
+                log.warning("sink poll failed, retrying: %r", exc)
+                stop.wait(0.5)
+                continue
             for tp, records in polled.items():
                 for record in records:
                     row = decode(settings, tp.topic, record.value)
