@@ -19,10 +19,10 @@ from pathlib import Path
 from forgood.errors import StackError
 from forgood.settings import Settings, get_settings
 
-from .kafka import Kafka
-from .clickhouse import ClickHouse
-from .prometheus import Prometheus
 from .alertmanager import Alertmanager
+from .clickhouse import ClickHouse
+from .kafka import Kafka
+from .prometheus import Prometheus
 from .layout import StackLayout
 from .ports import port_in_use, port_taken_message
 from .process import (
@@ -51,7 +51,12 @@ def services(settings: Settings, only: Collection[str] | None = None) -> list[Lo
     Raises StackError on a bad address or an unknown name.
     """
     layout = StackLayout.for_settings(settings)
-    every = [Kafka(settings, layout), ClickHouse(settings, layout), Prometheus(settings, layout), Alertmanager(settings, layout)]
+    every: list[LocalService] = [
+        Kafka(settings, layout),
+        ClickHouse(settings, layout),
+        Prometheus(settings, layout),
+        Alertmanager(settings, layout),
+    ]
     if only is None:
         return every
     unknown = set(only) - {s.name for s in every}
