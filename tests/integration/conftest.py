@@ -150,6 +150,20 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "co
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
+def read_back(client, database: str) -> tuple[dict, dict]:
+    """``campaign_totals`` by campaign and ``campaign_minutes`` by (campaign, minute) from
+    ClickHouse, as the oracle of ``tests/eventset.py`` states them; ({}, {}) while the
+    database or its views do not exist yet."""
+    try:
+        totals = {r[0]: tuple(r[1:]) for r in client.execute(
+            f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {database}.campaign_totals")}
+        minutes = {(r[0], r[1]): (r[2], r[3]) for r in client.execute(
+            f"SELECT campaign_id, toUInt32(minute), videos, donation_minor FROM {database}.campaign_minutes")}
+    except Exception:  # database or views not created yet
+        return {}, {}
+    return totals, minutes
+
+
 def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list:
     """Every record of ``topic`` from the beginning to its current end (fetch highwater)."""
     from kafka import KafkaConsumer, TopicPartition

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, settings_env, wait_until
+from conftest import REPO, read_back, settings_env, wait_until
 from eventset import generate, make_campaigns, oracle
 from reporting import SUMMARIES
 from rich.console import Console
@@ -90,16 +90,6 @@ def own(run_settings, procs, tmp_path):
         procs.stop_all()
         stack.down(settings, only=KAFKA)
 
-
-def read_back(client, db):
-    try:
-        totals = {r[0]: tuple(r[1:]) for r in client.execute(
-            f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {db}.campaign_totals")}
-        minutes = {(r[0], r[1]): (r[2], r[3]) for r in client.execute(
-            f"SELECT campaign_id, toUInt32(minute), videos, donation_minor FROM {db}.campaign_minutes")}
-    except Exception:  # database or views not created yet
-        return {}, {}
-    return totals, minutes
 
 
 def mismatches(got, want) -> list:

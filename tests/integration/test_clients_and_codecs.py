@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-from conftest import wait_until
+from conftest import read_back, wait_until
 from eventset import generate, make_campaigns, oracle
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer import fetcher as kafka_fetcher
@@ -171,16 +171,6 @@ def check_topic_carries_the_codecs(settings, slices: list[Slice], monkeypatch) -
     SUMMARIES.append("\n".join(rows) + "\n")
     return values
 
-
-def read_back(client, database):
-    try:
-        totals = {r[0]: tuple(r[1:]) for r in client.execute(
-            f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {database}.campaign_totals")}
-        minutes = {(r[0], r[1]): (r[2], r[3]) for r in client.execute(
-            f"SELECT campaign_id, toUInt32(minute), videos, donation_minor FROM {database}.campaign_minutes")}
-    except Exception:  # database or views not created yet
-        return {}, {}
-    return totals, minutes
 
 
 def committed_to_end(settings) -> bool:

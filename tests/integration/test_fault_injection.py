@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 from badinputs import one_of_each
-from conftest import Processes, read_topic, wait_until
+from conftest import Processes, read_back, read_topic, wait_until
 from eventset import generate, make_campaigns, oracle
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -62,16 +62,6 @@ event_mixes = st.fixed_dictionaries(
     }
 )
 
-
-def read_back(client, db):
-    try:
-        totals = {r[0]: tuple(r[1:]) for r in client.execute(
-            f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {db}.campaign_totals")}
-        minutes = {(r[0], r[1]): (r[2], r[3]) for r in client.execute(
-            f"SELECT campaign_id, toUInt32(minute), videos, donation_minor FROM {db}.campaign_minutes")}
-    except Exception:
-        return {}, {}
-    return totals, minutes
 
 
 def mismatches(got, want) -> list:

@@ -12,7 +12,7 @@ import signal
 
 import pytest
 import yaml
-from conftest import read_topic, wait_until
+from conftest import read_back, read_topic, wait_until
 from eventset import generate, make_campaigns, oracle
 
 from forgood.campaigns import load_campaign_file
@@ -27,24 +27,6 @@ def invalid_lines(lines):
     """The lines the generator made invalid on purpose (see eventset.generate)."""
     return [raw for raw in lines if b"bad-" in raw or not raw.startswith(b'{"event_id": "e-')]
 
-
-def read_back(client, database):
-    try:
-        totals = {
-            r[0]: tuple(r[1:])
-            for r in client.execute(
-                f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {database}.campaign_totals"
-            )
-        }
-        minutes = {
-            (r[0], r[1]): (r[2], r[3])
-            for r in client.execute(
-                f"SELECT campaign_id, toUInt32(minute), videos, donation_minor FROM {database}.campaign_minutes"
-            )
-        }
-    except Exception:  # database or views not created yet
-        return {}, {}
-    return totals, minutes
 
 
 def write_campaigns(tmp_path, campaigns):
