@@ -14,7 +14,6 @@ Silences and the notification log live in ``<state_dir>/stack/alertmanager/data`
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,17 +22,8 @@ import yaml
 from forgood.errors import StackError
 from forgood.settings import Settings
 
-from .endpoints import Endpoint
 from .layout import StackLayout
-from .prometheus import LOOPBACK, REPO
-from .programs import (
-    find_program,
-    http_ready,
-    program_version,
-    read_text,
-    write_if_changed,
-)
-from .service import LocalService
+from .programs import REPO, ReadyProbedServer, find_program, read_text, write_if_changed
 
 SHIPPED_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 #: Debian names the program prometheus-alertmanager; upstream's tarball calls it alertmanager.
@@ -78,47 +68,24 @@ def render_config(shipped_text: str, webhook_url: str = "") -> str:
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
-class Alertmanager(LocalService):
+class Alertmanager(ReadyProbedServer):
     """Alertmanager on 127.0.0.1:``FORGOOD_ALERTMANAGER_PORT``, cluster port off."""
 
     name = "alertmanager"
+    label = "Alertmanager"
     how_to_move = "set FORGOOD_ALERTMANAGER_PORT to a free port"
 
     def __init__(self, settings: Settings, layout: StackLayout, shipped: Path = SHIPPED_CONFIG) -> None:
-        super().__init__(layout)
-        self._endpoint = Endpoint(LOOPBACK, settings.alertmanager_port)
+        super().__init__(layout, settings.alertmanager_port)
         self.webhook_url = settings.alert_webhook_url.strip()
         self.shipped = shipped
 
-    @property
-    def endpoint(self) -> Endpoint:
-        return self._endpoint
-
-    def ports(self) -> list[tuple[str, Endpoint]]:
-        return [("HTTP", self.endpoint)]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.endpoint}"
+    def find(self) -> str:
+        return find_alertmanager()
 
     @property
     def config_file(self) -> Path:
         return self.work_dir / "alertmanager.yml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.work_dir / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.layout.logs_dir / "alertmanager.log"
-
-    def describe_version(self) -> str:
-        try:
-            version = program_version(find_alertmanager())
-        except StackError:
-            return ""
-        return f"Alertmanager {version}" if version else "Alertmanager"
 
     def config_text(self) -> str:
         """The config to run: the shipped file, webhook URLs replaced if the setting says so.
@@ -169,11 +136,3 @@ class Alertmanager(LocalService):
                 "with the current FORGOOD_ALERT_WEBHOOK_URL"
             )
         return None
-
-    def wipe(self) -> None:
-        """Delete silences and the notification log (``stack reset``); config and logs stay."""
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def answers(self, timeout: float) -> bool:
-        """``GET /-/ready`` answers 200."""
-        return http_ready(self.endpoint, "/-/ready", timeout)

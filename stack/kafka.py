@@ -24,10 +24,9 @@ from forgood.settings import Settings
 from .endpoints import Endpoint, first_bootstrap_server
 from .layout import StackLayout
 from .ports import maybe_listening
-from .programs import read_text, write_if_changed
+from .programs import REPO, read_text, write_if_changed
 from .service import LocalService
 
-REPO = Path(__file__).resolve().parents[1]
 POM = REPO / "deploy" / "kafka" / "pom.xml"
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"

@@ -1,5 +1,6 @@
 """Helpers every service of the local stack uses: find a program, read its version, probe
-an HTTP readiness endpoint, and write generated config files only when they change."""
+an HTTP readiness endpoint, write generated config files only when they change; and the base
+of the two Prometheus-project servers (:class:`ReadyProbedServer`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from pathlib import Path
 from forgood.errors import StackError
 
 from .endpoints import Endpoint
+from .layout import StackLayout
+from .service import LocalService
 
+#: The checkout the stack runs from (deploy/ files are read from here).
+REPO = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
 VERSION_TIMEOUT_S = 5.0
 
 def find_program(names: Sequence[str], paths: Sequence[str], what: str, package: str) -> str:
@@ -81,3 +87,54 @@ def read_text(path: Path) -> str | None:
         return path.read_text()
     except OSError:
         return None
+
+
+class ReadyProbedServer(LocalService):
+    """A Prometheus-project server of the stack (Prometheus, Alertmanager): one HTTP port on
+    127.0.0.1 that answers ``GET /-/ready``, a data folder ``stack reset`` deletes (the config
+    and the logs stay), a log named after the service, a version from ``--version``."""
+
+    #: The program's name as people write it ("Prometheus").
+    label: str
+
+    def __init__(self, layout: StackLayout, port: int) -> None:
+        super().__init__(layout)
+        self._endpoint = Endpoint(LOOPBACK, port)
+
+    def find(self) -> str:
+        """Path of the program; StackError (run ``make setup``) if it is not installed."""
+        raise NotImplementedError
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
+
+    def ports(self) -> list[tuple[str, Endpoint]]:
+        return [("HTTP", self.endpoint)]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work_dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.layout.logs_dir / f"{self.name}.log"
+
+    def describe_version(self) -> str:
+        try:
+            version = program_version(self.find())
+        except StackError:
+            return ""
+        return f"{self.label} {version}" if version else self.label
+
+    def wipe(self) -> None:
+        """Delete the stored data (``stack reset``); the config and the logs stay."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def answers(self, timeout: float) -> bool:
+        """``GET /-/ready`` answers 200 within about ``timeout`` seconds."""
+        return http_ready(self.endpoint, "/-/ready", timeout)

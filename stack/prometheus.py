@@ -13,7 +13,6 @@ and survive ``stack down``/``up``; ``forgood stack reset`` deletes them. """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import yaml
@@ -23,14 +22,11 @@ from forgood.settings import Settings
 
 from .endpoints import Endpoint
 from .layout import StackLayout
-from .programs import find_program, http_ready, program_version, read_text, write_if_changed
-from .service import LocalService
+from .programs import LOOPBACK, REPO, ReadyProbedServer, find_program, read_text, write_if_changed
 
-REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
 PROGRAM_NAMES = ("prometheus",)
 PROGRAM_PATHS = ("/usr/bin/prometheus",)
-LOOPBACK = "127.0.0.1"
 #: Job names the shipped rules (deploy/prometheus/rules/) and dashboards select on.
 WORKER_JOB = "forgood-worker"
 SINK_JOB = "forgood-sink"
@@ -68,15 +64,15 @@ def duration(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-class Prometheus(LocalService):
+class Prometheus(ReadyProbedServer):
     """Prometheus on 127.0.0.1:``FORGOOD_PROMETHEUS_PORT`` with the project's alert rules."""
 
     name = "prometheus"
+    label = "Prometheus"
     how_to_move = "set FORGOOD_PROMETHEUS_PORT to a free port"
 
     def __init__(self, settings: Settings, layout: StackLayout) -> None:
-        super().__init__(layout)
-        self._endpoint = Endpoint(LOOPBACK, settings.prometheus_port)
+        super().__init__(layout, settings.prometheus_port)
         self.alertmanager = Endpoint(LOOPBACK, settings.alertmanager_port)
         host = scrape_host(settings.metrics_host)
         #: forgood's own jobs; a port of 0 (metrics off) means no target for that job.
@@ -87,37 +83,14 @@ class Prometheus(LocalService):
         self.scrape_interval_s = settings.prometheus_scrape_interval_s
         self.evaluation_interval_s = settings.prometheus_evaluation_interval_s
 
-    @property
-    def endpoint(self) -> Endpoint:
-        return self._endpoint
-
-    def ports(self) -> list[tuple[str, Endpoint]]:
-        return [("HTTP", self.endpoint)]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.endpoint}"
+    def find(self) -> str:
+        return find_prometheus()
 
     # --- files ---------------------------------------------------------------------------
 
     @property
     def config_file(self) -> Path:
         return self.work_dir / "prometheus.yml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.work_dir / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.layout.logs_dir / "prometheus.log"
-
-    def describe_version(self) -> str:
-        try:
-            version = program_version(find_prometheus())
-        except StackError:
-            return ""
-        return f"Prometheus {version}" if version else "Prometheus"
 
     # --- configuration -------------------------------------------------------------------
 
@@ -204,13 +177,6 @@ class Prometheus(LocalService):
             return f"its {self.config_file} was written for other targets, intervals or rule files"
         return None
 
-    def wipe(self) -> None:
-        """Delete every stored sample (``stack reset``); the config and the logs stay."""
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def answers(self, timeout: float) -> bool:
-        """``GET /-/ready`` answers 200 (the TSDB is open and the rules are loaded)."""
-        return http_ready(self.endpoint, "/-/ready", timeout)
 
 
 def _without(config: dict, jobs: set[str]) -> dict:

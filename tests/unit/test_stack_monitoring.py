@@ -23,10 +23,12 @@ import stack
 from forgood.errors import StackError
 from forgood.settings import Settings
 from stack import alertmanager as alertmanager_module
+from stack import programs as programs_module
 from stack import prometheus as prometheus_module
 from stack.alertmanager import SHIPPED_CONFIG, Alertmanager, render_config
 from stack.layout import StackLayout
-from stack.prometheus import RULES_DIR, Prometheus, duration, program_version, scrape_host
+from stack.programs import program_version
+from stack.prometheus import RULES_DIR, Prometheus, duration, scrape_host
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
@@ -313,7 +315,7 @@ def test_alertmanager_wipe_deletes_silences_only(tmp_path):
 
 @pytest.fixture
 def no_programs(monkeypatch):
-    monkeypatch.setattr(prometheus_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(programs_module.shutil, "which", lambda name: None)
     monkeypatch.setattr(prometheus_module, "PROGRAM_PATHS", ())
     monkeypatch.setattr(alertmanager_module, "PROGRAM_PATHS", ())
 
