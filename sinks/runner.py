@@ -18,7 +18,7 @@ import logging
 import threading
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import KafkaError
 
 from forgood.observability import CONSUMER_LAG, serve_metrics
 from forgood.records import CampaignMinute, CampaignTotal
@@ -109,14 +109,11 @@ def _commit(consumer: KafkaConsumer) -> bool:
     """Commit consumed offsets; False if it must be tried again (the broker is unreachable).
 
     Never raises for Kafka errors: the rows are already in ClickHouse. A commit that failed
-    because the broker is down (connection refused, timeout) is retried after the next poll;
-    a refused one is logged (a restart re-reads from the last commit, which the versioned
-    tables absorb).
+    (the broker is down: connection refused, timeout) is retried after the next poll; a crash
+    meanwhile re-reads from the last commit, which the versioned tables absorb.
     """
     try:
         consumer.commit()
-    except CommitFailedError as exc:
-        log.warning("sink commit refused after a rebalance (rows are written; they will be re-read): %s", exc)
     except KafkaError as exc:
         log.warning("sink commit failed, will retry (rows are written): %r", exc)
         return False
