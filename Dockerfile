@@ -35,9 +35,6 @@ COPY forgood ./forgood
 COPY producers ./producers
 COPY streams ./streams
 COPY sinks ./sinks
-COPY stack ./stack
-COPY control ./control
-COPY serve ./serve
 RUN pip install --no-cache-dir . \
     && forgood --help > /dev/null
 

@@ -1,6 +1,6 @@
 """Publishing campaigns to the compacted campaigns topic, and reading them back.
 
-``forgood campaigns apply FILE`` validates the whole file first (:func:`forgood.campaigns.
+``forgood campaigns apply FILE`` validates the whole file first (:func:`forgood.domain.campaigns.
 load_campaign_file`); only if every campaign is valid does it publish, one record per
 campaign keyed by id. Running workers pick the change up within about a second.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from kafka import KafkaConsumer, TopicPartition
 
-from forgood.campaigns import Campaign
-from forgood.errors import ProducerError
-from forgood.settings import Settings
-from forgood.topics import ensure_topics
+from forgood.domain.campaigns import Campaign
+from forgood.domain.errors import ProducerError
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics
 from producers.client import make_producer
 from producers.reading import records_to_end
 

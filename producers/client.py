@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kafka import KafkaProducer
 
-from forgood.settings import Settings
+from forgood.domain.settings import Settings
 
 
 def make_producer(settings: Settings, *, client_id: str = "forgood-producer") -> KafkaProducer:

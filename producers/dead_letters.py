@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
-from forgood.settings import Settings
-from forgood.topics import ensure_topics
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics
 from producers.client import make_producer
 from producers.reading import records_to_end
 from producers.sending import SendReport, finish

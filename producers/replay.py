@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from forgood.settings import Settings
+from forgood.domain.settings import Settings
 from producers.client import make_producer
 from producers.sending import SendReport, finish, send_raw
 

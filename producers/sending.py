@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import orjson
 from kafka import KafkaProducer
 
-from forgood.errors import ProducerError
+from forgood.domain.errors import ProducerError
 
 
 @dataclass

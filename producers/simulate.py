@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from forgood.campaigns import Campaign
-from forgood.settings import Settings
+from forgood.domain.campaigns import Campaign
+from forgood.domain.settings import Settings
 from producers.client import make_producer
 from producers.sending import SendReport, finish, send_raw
 

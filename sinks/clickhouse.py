@@ -19,9 +19,9 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, wait_exponential
 
-from forgood.errors import SinkUnavailable
-from forgood.records import CampaignMinute, CampaignTotal
-from forgood.settings import Settings
+from forgood.domain.errors import SinkUnavailable
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.settings import Settings
 from sinks import metrics
 from sinks.schema import migrate
 

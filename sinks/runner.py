@@ -20,11 +20,11 @@ import threading
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from forgood.observability import CONSUMER_LAG, serve_metrics
-from forgood.records import CampaignMinute, CampaignTotal
-from forgood.signals import stop_on_signals
-from forgood.settings import Settings
-from forgood.topics import ensure_topics
+from forgood.domain.observability import CONSUMER_LAG, serve_metrics
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.signals import stop_on_signals
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics
 from sinks import metrics
 from sinks.clickhouse import ClickHouseSink
 

@@ -5,7 +5,7 @@ Data flow (all topics created up front, see :func:`changelog_topics`):
 1. ``match_videos`` reads ``video-created`` (keyed by video) in batches, validates each
    event (bad ones go to the dead-letter topic with their original bytes), matches it
    against the campaigns, and forwards the batch's videos of each matching campaign as one
-   :class:`~forgood.records.CampaignVideoBatch` to ``forgood-campaign-videos``, **keyed by
+   :class:`~forgood.domain.records.CampaignVideoBatch` to ``forgood-campaign-videos``, **keyed by
    campaign**: every campaign then has exactly one owner (one partition, one worker), which
    makes caps exact.
 2. ``count_videos`` reads those in batches, records the new videos and creators in memory
@@ -31,13 +31,13 @@ from faust.streams import _current_event
 from faust.types import TP
 from kafka.partitioner.default import murmur2
 
-from forgood.campaigns import Campaign
-from forgood.errors import InvalidEvent
-from forgood.events import parse_video_created
-from forgood.observability import CONSUMER_LAG
-from forgood.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
-from forgood.settings import Settings
-from forgood.topics import TopicSpec
+from forgood.domain.campaigns import Campaign
+from forgood.domain.errors import InvalidEvent
+from forgood.domain.events import parse_video_created
+from forgood.domain.observability import CONSUMER_LAG
+from forgood.domain.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.settings import Settings
+from forgood.domain.topics import TopicSpec
 from streams import fast_delivery, faust_fixes, metrics, undecodable
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook, ledger_key
@@ -92,7 +92,7 @@ def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.
     """A Faust app configured the way forgood's worker runs (broker, group timings, producer
     batching; Faust's patches are installed by importing this module).
 
-    ``build_app`` uses it for the worker, ``control.faust_floor`` for the benchmark's
+    ``build_app`` uses it for the worker, ``forgood.cli.faust_floor`` for the benchmark's
     do-nothing agent, so the two measure the same machinery.
     """
     app = faust.App(

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from forgood.campaigns import Campaign, CampaignIndex
-from forgood.settings import Settings
+from forgood.domain.campaigns import Campaign, CampaignIndex
+from forgood.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 

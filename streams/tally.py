@@ -24,9 +24,9 @@ from typing import Iterable
 
 import orjson
 
-from forgood.campaigns import Campaign
-from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
-from forgood.rules import minute_donations, total_donation
+from forgood.domain.campaigns import Campaign
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.rules import minute_donations, total_donation
 
 SEP = "\x1f"
 

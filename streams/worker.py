@@ -11,9 +11,9 @@ import logging
 
 import faust
 
-from forgood.observability import serve_metrics
-from forgood.settings import Settings
-from forgood.topics import ensure_topics
+from forgood.domain.observability import serve_metrics
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics
 from streams.app import build_app, changelog_topics
 from streams.monitor import prometheus_monitor
 

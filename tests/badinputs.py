@@ -1,7 +1,7 @@
 """Hypothesis strategies for events that must be dead-lettered, one per reason.
 
 Each strategy draws raw bytes with exactly one defect and pairs them with the reason code
-the worker must give (``forgood.events.REASONS``). Each value also carries a unique
+the worker must give (``forgood.domain.events.REASONS``). Each value also carries a unique
 ``video_id`` or marker so it can be found again on the dead-letter topic.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from forgood.events import MAX_EVENT_BYTES, MAX_HASHTAGS, MAX_ID_LENGTH
+from forgood.domain.events import MAX_EVENT_BYTES, MAX_HASHTAGS, MAX_ID_LENGTH
 
 REQUIRED = ("event_id", "video_id", "creator_id", "hashtags", "created_at")
 _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)

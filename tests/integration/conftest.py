@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import stack
-from forgood.settings import Settings
+from forgood import stack
+from forgood.domain.settings import Settings
 from sinks.clickhouse import connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ class Processes:
         self.starts_of[name] = self.starts
         log = open(self.logs / f"{name}-{self.starts}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "control", *args],
+            [sys.executable, "-m", "forgood.cli", *args],
             cwd=REPO,
             env=settings_env(self.settings),
             stdout=log,
@@ -94,7 +94,7 @@ class Processes:
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "control", *args],
+            [sys.executable, "-m", "forgood.cli", *args],
             cwd=REPO,
             env=settings_env(self.settings),
             capture_output=True,

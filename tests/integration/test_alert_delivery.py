@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import wait_until
 
-import stack
-from forgood.campaigns import parse_campaigns
+from forgood import stack
+from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
 
 pytestmark = pytest.mark.integration

@@ -44,12 +44,12 @@ from reporting import SUMMARIES
 from rich.console import Console
 from rich.table import Table
 
-import stack
-from forgood.campaigns import load_campaign_file
+from forgood import stack
+from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from stack.endpoints import Endpoint
-from stack.ports import port_in_use
-from stack.process import is_alive
+from forgood.stack.endpoints import Endpoint
+from forgood.stack.ports import port_in_use
+from forgood.stack.process import is_alive
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +159,7 @@ class Replayer:
     def _once(self, path: Path) -> tuple[int | None, str]:
         self.current_file = f"{path.name}#{sum(a.file == path.name for a in self.attempts) + 1}"
         self.current = proc = subprocess.Popen(
-            [sys.executable, "-m", "control", "produce", "--from", str(path), "--quiet"],
+            [sys.executable, "-m", "forgood.cli", "produce", "--from", str(path), "--quiet"],
             cwd=REPO, env=settings_env(self.settings), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import wait_until
 
-from forgood.campaigns import parse_campaigns
+from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
 
 pytestmark = pytest.mark.integration

@@ -37,8 +37,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer import fetcher as kafka_fetcher
 from reporting import SUMMARIES
 
-from forgood.campaigns import load_campaign_file
-from forgood.topics import ensure_topics
+from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
 from producers.reading import records_to_end
 from producers.sending import key_of

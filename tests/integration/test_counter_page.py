@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO, wait_until
 from test_serve import NOW, campaign_spec, get_json, start_pipeline_and_serve
 
-from forgood.campaigns import parse_campaigns
+from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ Every panel target and template-variable query of every dashboard under
   Grafana's Prometheus data source writes it, are parsed by ``promtool check rules`` (as
   recording rules) and evaluated by ``promtool test rules`` against synthetic series named
   and labelled exactly as the metric definitions in ``streams/metrics.py``,
-  ``sinks/metrics.py`` and ``forgood/observability.py``: each must give at least one finite
+  ``sinks/metrics.py`` and ``forgood/domain/observability.py``: each must give at least one finite
   sample, and the main panels give known values.
 
 Static checks (uids, data source references, grid, provisioning files, LAYOUT.md being up
@@ -43,11 +43,11 @@ from babel.numbers import get_currency_precision, list_currencies
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.utils import floatToGoString
 
-import forgood.observability
+import forgood.domain.observability
 import sinks.metrics
 import streams.metrics
-from forgood.money import from_minor
-from forgood.settings import Settings
+from forgood.domain.money import from_minor
+from forgood.domain.settings import Settings
 from sinks.clickhouse import connect
 from sinks.schema import migrate
 
@@ -532,7 +532,7 @@ EVAL_AT_S = 300
 STEPS = 40  # 10 minutes of samples every 15 s
 COUNTER_STEP = 60  # per 15 s: rate() = 4/s
 
-JOBS = {streams.metrics: "forgood-worker", sinks.metrics: "forgood-sink", forgood.observability: "forgood-worker"}
+JOBS = {streams.metrics: "forgood-worker", sinks.metrics: "forgood-sink", forgood.domain.observability: "forgood-worker"}
 INSTANCES = {"forgood-worker": "worker-1:9464", "forgood-sink": "sink-1:9465"}
 LABEL_VALUES = {
     "reason": ["not_json", "future_timestamp"],

@@ -40,9 +40,9 @@ from reporting import SUMMARIES
 from rich.console import Console
 from rich.table import Table
 
-import stack
-from forgood.campaigns import load_campaign_file
-from forgood.events import REASONS
+from forgood import stack
+from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.events import REASONS
 from producers.campaigns import publish_campaigns
 from producers.client import make_producer
 from producers.sending import SendReport, finish, send_raw

@@ -15,7 +15,7 @@ import yaml
 from conftest import read_back, read_topic, wait_until
 from eventset import generate, make_campaigns, oracle
 
-from forgood.campaigns import load_campaign_file
+from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """The counter service on the real local stack: its numbers equal ClickHouse's, and pushes arrive.
 
-worker + sink + ``python -m serve`` run as processes. Once the pipeline has settled, every
+worker + sink + ``python -m forgood.serve`` run as processes. Once the pipeline has settled, every
 campaign's videos / creators / donation_minor / currency / version from the API equal the
 ClickHouse view (and the versions table) exactly, and so do the per-minute videos; an event
 produced later reaches an open event stream (timed). A restarted service starts from
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import wait_until
 
-from forgood.campaigns import parse_campaigns
+from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import stack
-from forgood.errors import StackError
-from forgood.settings import Settings
-from stack.endpoints import Endpoint
-from stack.ports import port_in_use
+from forgood import stack
+from forgood.domain.errors import StackError
+from forgood.domain.settings import Settings
+from forgood.stack.endpoints import Endpoint
+from forgood.stack.ports import port_in_use
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def test_kafka_keeps_topics_and_offsets_across_down_up_and_sigkill_until_reset(s
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:
-    from stack.process import is_alive
+    from forgood.stack.process import is_alive
 
     deadline = time.monotonic() + timeout
     while is_alive(pid):

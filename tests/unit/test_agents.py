@@ -28,9 +28,9 @@ from prometheus_client import REGISTRY
 
 import streams.app
 import streams.registry
-from forgood.campaigns import Campaign, load_campaign_file
-from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
-from forgood.settings import Settings
+from forgood.domain.campaigns import Campaign, load_campaign_file
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.settings import Settings
 from streams.app import build_app
 from streams.tally import SEP, LedgerEntry, campaign_of
 

@@ -164,7 +164,7 @@ def test_rules_use_only_metrics_forgood_exports():
     try:
         from prometheus_client.metrics import MetricWrapperBase
 
-        import forgood.observability
+        import forgood.domain.observability
         import sinks.metrics
         import streams.metrics
     except ImportError as exc:  # pragma: no cover - the project venv has them
@@ -172,7 +172,7 @@ def test_rules_use_only_metrics_forgood_exports():
     # Histograms by their base name too (runbooks name them so).
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("", "_bucket", "_sum", "_count")}
     exported: set[str] = set()
-    for module in (streams.metrics, sinks.metrics, forgood.observability):
+    for module in (streams.metrics, sinks.metrics, forgood.domain.observability):
         for obj in vars(module).values():
             if isinstance(obj, MetricWrapperBase):
                 for metric in obj.describe():

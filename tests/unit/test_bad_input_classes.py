@@ -3,8 +3,8 @@
 from badinputs import one_of_each
 from hypothesis import given, settings
 
-from forgood.errors import InvalidEvent
-from forgood.events import REASONS, parse_video_created
+from forgood.domain.errors import InvalidEvent
+from forgood.domain.events import REASONS, parse_video_created
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,4 +1,4 @@
-"""forgood.campaigns: the YAML file, validation, hashtag normalisation and matching."""
+"""forgood.domain.campaigns: the YAML file, validation, hashtag normalisation and matching."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forgood.campaigns import (
+from forgood.domain.campaigns import (
     Campaign,
     CampaignIndex,
     load_campaign_file,
     parse_campaigns,
 )
-from forgood.errors import ConfigError
+from forgood.domain.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "campaigns.example.yaml"

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from forgood.settings import Settings
+from forgood.domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -210,7 +210,7 @@ def test_forgood_environment_has_only_documented_settings(forgood_services):
             assert key.startswith("FORGOOD_"), f"{name}: {key} is not a forgood setting"
             field = key[len("FORGOOD_"):].lower()
             assert field in fields, (
-                f"{name}: {key} matches no field of forgood.settings.Settings "
+                f"{name}: {key} matches no field of forgood.domain.settings.Settings "
                 f"(known: {', '.join(sorted(fields))})"
             )
 
@@ -413,15 +413,15 @@ def kafka_properties(service: dict) -> dict[str, str]:
 
 
 def test_kafka_runs_the_version_the_local_stack_runs(services):
-    from stack.kafka import kafka_version
+    from forgood.stack.kafka import kafka_version
 
     assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
 
 
 def test_kafka_settings_agree_with_the_local_stack_where_it_matters(services):
     """Replication factors and min ISR of internal topics, auto-creation and the first-join
-    delay are the same in compose and in ``forgood stack`` (stack/kafka.py)."""
-    from stack.kafka import SINGLE_NODE_SETTINGS
+    delay are the same in compose and in ``forgood stack`` (forgood/stack/kafka.py)."""
+    from forgood.stack.kafka import SINGLE_NODE_SETTINGS
 
     compose = kafka_properties(services["kafka"])
     matters = {
@@ -485,7 +485,8 @@ def test_dockerfile_pins_its_base_and_runs_as_non_root():
 
 def test_dockerfile_copies_everything_the_package_is_built_from():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = list(pyproject["tool"]["setuptools"]["packages"]) + ["pyproject.toml", pyproject["project"]["readme"]]
+    tops = [pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    needed = tops + ["pyproject.toml", pyproject["project"]["readme"]]
     copied = set()
     for instr, args in dockerfile_instructions():
         if instr == "COPY" and "--from" not in args:

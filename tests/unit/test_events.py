@@ -1,4 +1,4 @@
-"""forgood.events: parsing video-created events and every dead-letter reason."""
+"""forgood.domain.events: parsing video-created events and every dead-letter reason."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forgood.errors import InvalidEvent
-from forgood.events import (
+from forgood.domain.errors import InvalidEvent
+from forgood.domain.events import (
     MAX_EVENT_BYTES,
     MAX_HASHTAGS,
     MAX_ID_LENGTH,

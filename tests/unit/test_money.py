@@ -1,4 +1,4 @@
-"""forgood.money: exact conversion between decimal amounts and integer minor units."""
+"""forgood.domain.money: exact conversion between decimal amounts and integer minor units."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgood.money import format_minor, from_minor, is_known_currency, minor_digits, to_minor
+from forgood.domain.money import format_minor, from_minor, is_known_currency, minor_digits, to_minor
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""forgood.records: the stage 1 → stage 2 batch record on the wire."""
+"""forgood.domain.records: the stage 1 → stage 2 batch record on the wire."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from forgood.records import CampaignVideo, CampaignVideoBatch
+from forgood.domain.records import CampaignVideo, CampaignVideoBatch
 
 M = 1_795_546_800
 

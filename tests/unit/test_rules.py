@@ -1,4 +1,4 @@
-"""forgood.rules: donation totals and the order-independent per-minute cap rule."""
+"""forgood.domain.rules: donation totals and the order-independent per-minute cap rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgood.rules import minute_donations, percent_of, total_donation
+from forgood.domain.rules import minute_donations, percent_of, total_donation
 
 M = 60  # one minute, epoch seconds
 

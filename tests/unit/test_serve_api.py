@@ -13,11 +13,11 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from forgood.campaigns import parse_campaigns
-from forgood.records import CampaignMinute, CampaignTotal
-from serve.api import make_app
-from serve.openapi import OPENAPI
-from serve.state import CounterState, Removed
+from forgood.domain.campaigns import parse_campaigns
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.serve.api import make_app
+from forgood.serve.openapi import OPENAPI
+from forgood.serve.state import CounterState, Removed
 
 NOW = datetime(2026, 11, 24, 12, 30, 30, tzinfo=timezone.utc).timestamp()
 MINUTE = int(NOW) // 60 * 60  # 12:30:00
@@ -356,8 +356,8 @@ def test_subscribers_coalesce_changes_and_old_minutes_are_forgotten():
 
 @pytest.mark.parametrize("raw", [b"not json", b'{"campaign_id": 1}'])
 def test_unreadable_records_are_skipped(raw):
-    from forgood.settings import Settings
-    from serve.sources import decode
+    from forgood.domain.settings import Settings
+    from forgood.serve.sources import decode
 
     settings = Settings()
     assert decode(settings, settings.totals_topic, b"k", raw) is None

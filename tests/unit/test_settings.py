@@ -1,4 +1,4 @@
-"""forgood.settings: defaults, environment overrides, the ClickHouse URL, immutability."""
+"""forgood.domain.settings: defaults, environment overrides, the ClickHouse URL, immutability."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forgood.settings import ClickHouseTarget, Settings
+from forgood.domain.settings import ClickHouseTarget, Settings
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from forgood.settings import Settings
+from forgood.domain.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `FORGOOD_([A-Z0-9_]+)` \| (?:`([^`]*)`|\*\(empty\)\*) \|", re.M)

@@ -11,25 +11,25 @@ from pathlib import Path
 
 import pytest
 
-import stack
-import stack.local
-from forgood.errors import StackError
-from forgood.settings import Settings
-from stack import clickhouse as clickhouse_module
-from stack import kafka as kafka_module
-from stack.clickhouse import ClickHouse, find_server_command, render_config, render_users
-from stack.kafka import Kafka, read_properties
-from stack.endpoints import Endpoint, first_bootstrap_server, is_loopback_host, parse_host_port
-from stack.layout import StackLayout
-from stack.ports import (
+from forgood import stack
+import forgood.stack.local as stack_local
+from forgood.domain.errors import StackError
+from forgood.domain.settings import Settings
+from forgood.stack import clickhouse as clickhouse_module
+from forgood.stack import kafka as kafka_module
+from forgood.stack.clickhouse import ClickHouse, find_server_command, render_config, render_users
+from forgood.stack.kafka import Kafka, read_properties
+from forgood.stack.endpoints import Endpoint, first_bootstrap_server, is_loopback_host, parse_host_port
+from forgood.stack.layout import StackLayout
+from forgood.stack.ports import (
     listening_inodes,
     maybe_listening,
     port_in_use,
     port_owner,
     port_taken_message,
 )
-from stack.process import log_size, log_tail, write_pid
-from stack.service import LocalService, ServiceStatus
+from forgood.stack.process import log_size, log_tail, write_pid
+from forgood.stack.service import LocalService, ServiceStatus
 
 
 @pytest.fixture
@@ -397,7 +397,7 @@ class ExitingService(LocalService):
 def test_up_reports_the_log_tail_of_a_process_that_dies_while_starting(tmp_path, monkeypatch):
     layout = StackLayout(tmp_path / "stack")
     service = ExitingService(layout, free_port())
-    monkeypatch.setattr(stack.local, "services", lambda settings, only=None: [service])
+    monkeypatch.setattr(stack_local, "services", lambda settings, only=None: [service])
     with pytest.raises(StackError) as caught:
         stack.up(Settings(state_dir=tmp_path), timeout=10)
     message = str(caught.value)
@@ -492,7 +492,7 @@ def test_stack_reset_command_asks_for_yes_when_not_on_a_terminal(tmp_path, monke
     env = {**os.environ, "FORGOOD_STATE_DIR": str(tmp_path)}
     data = tmp_path / "stack" / "kafka" / "data"
     data.mkdir(parents=True)
-    refused = subprocess.run([sys.executable, "-m", "control", "stack", "reset"], env=env,
+    refused = subprocess.run([sys.executable, "-m", "forgood.cli", "stack", "reset"], env=env,
                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert data.exists()

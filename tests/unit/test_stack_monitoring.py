@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-import stack
-from forgood.errors import StackError
-from forgood.settings import Settings
-from stack import alertmanager as alertmanager_module
-from stack import programs as programs_module
-from stack import prometheus as prometheus_module
-from stack.alertmanager import SHIPPED_CONFIG, Alertmanager, render_config
-from stack.layout import StackLayout
-from stack.programs import program_version
-from stack.prometheus import RULES_DIR, Prometheus, duration, scrape_host
+from forgood import stack
+from forgood.domain.errors import StackError
+from forgood.domain.settings import Settings
+from forgood.stack import alertmanager as alertmanager_module
+from forgood.stack import programs as programs_module
+from forgood.stack import prometheus as prometheus_module
+from forgood.stack.alertmanager import SHIPPED_CONFIG, Alertmanager, render_config
+from forgood.stack.layout import StackLayout
+from forgood.stack.programs import program_version
+from forgood.stack.prometheus import RULES_DIR, Prometheus, duration, scrape_host
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")

@@ -7,9 +7,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgood.campaigns import Campaign
-from forgood.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
-from forgood.rules import minute_donations, total_donation
+from forgood.domain.campaigns import Campaign
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.rules import minute_donations, total_donation
 from streams.tally import SEP, LedgerEntry, TallyBook, campaign_of, ledger_key
 
 M = 60

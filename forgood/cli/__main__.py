@@ -1,0 +1,3 @@
+from forgood.cli.cli import app
+
+app()

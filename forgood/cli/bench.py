@@ -1,0 +1,380 @@
+"""``forgood bench``: the pipeline's figures beside the broker's ceiling, measured in one run.
+
+Phases (each in a fresh namespace — topics, consumer groups, ClickHouse database — on the
+local stack, which it starts if needed):
+
+1. **raw ceiling** — a plain aiokafka consumer reads and JSON-decodes the event topic
+   (``getmany`` batches of 5,000, orjson): the most any consumer here can do; then the
+   **Faust floor** — a Faust agent that only takes batches of the same topic
+   (:mod:`forgood.cli.faust_floor`): the most a Faust worker can do, whatever its agents do;
+2. **end to end** — a worker and a sink run; N events are produced as fast as the producer
+   goes; events/s is N over the time from the first send until ``campaign_totals`` sums to N
+   (and the pipeline's own pace once the producer has finished);
+3. **freshness** — background load at half the end-to-end rate, and single probe events
+   whose produce → visible-in-ClickHouse times give p50/p95/p99;
+4. **state cost** — bytes of the ``ledger`` changelog per distinct video (what a restart must
+   read back; a disk-backed store holds the same) and the worker's resident memory growth per
+   video;
+5. **scale-out** — phase 2 again with two workers.
+
+Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from forgood import stack
+from forgood.cli.processes import Child, spawn, stop_all
+from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics
+from producers.campaigns import publish_campaigns
+from producers.client import make_producer
+from sinks.clickhouse import connect
+from streams.app import changelog_topics
+
+console = Console()
+
+
+@dataclass
+class BenchResult:
+    events: int
+    partitions: int
+    raw_ceiling_eps: float = 0.0
+    faust_floor_eps: float = 0.0
+    produce_eps: float = 0.0
+    end_to_end_eps: float = 0.0
+    end_to_end_counted: int = 0
+    end_to_end_after_producer_eps: float = 0.0
+    ratio_end_to_end_to_raw: float = 0.0
+    freshness_load_eps: float = 0.0
+    freshness_p50_s: float = 0.0
+    freshness_p95_s: float = 0.0
+    freshness_p99_s: float = 0.0
+    freshness_probes: int = 0
+    state_changelog_bytes_per_video: float = 0.0
+    state_memory_bytes_per_video: float = 0.0
+    scale_out_workers: int = 0
+    scale_out_eps: float = 0.0
+    scale_out_counted: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> Settings:
+    rid = f"{tag}{uuid.uuid4().hex[:8]}"
+    return base.model_copy(update={
+        "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created", "app_id": f"forgood-{rid}",
+        "clickhouse_url": base.clickhouse_url.rsplit("/", 1)[0] + f"/forgood_{rid}",
+        "state_dir": state_root / rid, "partitions": partitions,
+        "worker_metrics_port": 0, "sink_metrics_port": 0,
+    })
+
+
+def _payloads(n: int, tags: list[str], offset: int = 0) -> list[tuple[bytes, bytes]]:
+    now = datetime.now(timezone.utc).isoformat()
+    out = []
+    for i in range(offset, offset + n):
+        vid = f"bench-{i}"
+        out.append((vid.encode(), orjson.dumps({
+            "event_id": f"b-{i}", "video_id": vid, "creator_id": f"u{i % 5000}",
+            "hashtags": [tags[i % len(tags)], "fyp"], "created_at": now})))
+    return out
+
+
+def _produce(settings: Settings, payloads, progress: Progress | None = None, label: str = "producing") -> float:
+    """Send every payload as fast as the producer goes; return seconds until all acknowledged."""
+    producer = make_producer(settings, client_id="forgood-bench")
+    task = progress.add_task(label, total=len(payloads)) if progress else None
+    started = time.monotonic()
+    for i, (key, value) in enumerate(payloads, 1):
+        producer.send(settings.video_topic, key=key, value=value)
+        if progress and i % 2000 == 0:
+            progress.update(task, completed=i)
+    producer.flush()
+    elapsed = time.monotonic() - started
+    if progress:
+        progress.update(task, completed=len(payloads))
+    producer.close()
+    return elapsed
+
+
+async def _raw_consume(settings: Settings, expected: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    try:
+        # aiokafka knows only the metadata of topics it was asked about: use the count we created.
+        tps = [TopicPartition(settings.video_topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, started = 0, time.monotonic()
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+            if time.monotonic() - started > 600:
+                raise TimeoutError(f"raw consumer read {seen} of {expected}")
+        return time.monotonic() - started
+    finally:
+        await consumer.stop()
+
+
+def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0) -> float:
+    """Events/s a do-nothing Faust agent takes from the (already filled) event topic."""
+    result_file = settings.state_dir / "faust-floor.json"
+    log = settings.state_dir / "faust-floor.log"
+    child = spawn("faust-floor", [settings.video_topic, str(expected), str(result_file)], log,
+                  settings.as_env(), module="forgood.cli.faust_floor")
+    try:
+        started = time.monotonic()
+        while not result_file.exists():
+            if not child.alive or time.monotonic() - started > timeout:
+                raise RuntimeError(f"the Faust floor run did not finish; see {log}")
+            time.sleep(0.1)
+        time.sleep(0.05)  # written in one call; let it land
+        figures = orjson.loads(result_file.read_bytes())
+        return figures["events"] / figures["seconds"] if figures["seconds"] > 0 else 0.0
+    finally:
+        stop_all([child])
+
+
+def _counted(client, db: str) -> int:
+    try:
+        return client.execute(f"SELECT sum(videos) FROM {db}.campaign_totals")[0][0] or 0
+    except Exception:
+        return -1
+
+
+def _wait_counted(client, db: str, target: int, timeout: float) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if _counted(client, db) >= target:
+            return time.monotonic()
+        time.sleep(0.02)
+    return None
+
+
+def _pipeline(settings: Settings, workers: int, logs: Path) -> list[Child]:
+    env = settings.as_env()
+    children = [spawn(f"worker{i}", ["worker"], logs / f"worker{i}.log", env) for i in range(workers)]
+    children.append(spawn("sink", ["sink"], logs / "sink.log", env))
+    return children
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _changelog_bytes(settings: Settings) -> int:
+    """Key + value bytes of every record in the tables' changelogs (what a restart reads back)."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+
+    total = 0
+    for spec in changelog_topics(settings):
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
+                                 enable_auto_commit=False, auto_offset_reset="earliest",
+                                 consumer_timeout_ms=3000)
+        try:
+            tps = [KTopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
+            if not tps:
+                continue
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            for record in consumer:
+                total += len(record.key or b"") + len(record.value or b"")
+        finally:
+            consumer.close()
+    return total
+
+
+def _end_to_end(base: Settings, result: BenchResult, campaigns, tags, state_root: Path, workers: int,
+                progress: Progress) -> tuple[float, int, Settings, list[Child]]:
+    settings = _namespace(base, "e" if workers == 1 else "s", state_root, result.partitions)
+    ensure_topics(settings, extra=changelog_topics(settings))
+    publish_campaigns(settings, campaigns)
+    logs = settings.state_dir / "logs"
+    children = _pipeline(settings, workers, logs)
+    client = connect(settings)
+    db = settings.clickhouse.database
+    _produce(settings, _payloads(1, tags, offset=-1))  # warm-up: group joins, schema
+    if _wait_counted(client, db, 1, 180) is None:
+        stop_all(children)
+        raise RuntimeError(f"warm-up event never reached ClickHouse; see {logs}")
+    rss_before = _rss_bytes(children[0].process.pid)
+    n = result.events
+    payloads = _payloads(n, tags)
+    task = progress.add_task(f"end to end, {workers} worker(s)", total=n)
+    started = time.monotonic()
+    produced = threading.Thread(target=_produce, args=(settings, payloads), daemon=True)
+    produced.start()
+    done_at = None
+    producer_done: tuple[float, int] | None = None  # (when the producer finished, counted then)
+    while time.monotonic() - started < max(600.0, n / 200):
+        c = _counted(client, db) - 1
+        progress.update(task, completed=max(0, c))
+        if c >= n:
+            done_at = time.monotonic()
+            break
+        if producer_done is None and not produced.is_alive():
+            producer_done = (time.monotonic(), c)
+        time.sleep(0.05)
+    produced.join()
+    counted = _counted(client, db) - 1
+    elapsed = (done_at or time.monotonic()) - started
+    if workers == 1:
+        result.state_memory_bytes_per_video = max(0, _rss_bytes(children[0].process.pid) - rss_before) / max(1, n)
+        # The pipeline's own pace once the producer no longer competes for the cores.
+        if done_at and producer_done and done_at - producer_done[0] > 1.0:
+            result.end_to_end_after_producer_eps = (n - producer_done[1]) / (done_at - producer_done[0])
+    return n / elapsed, counted, settings, children
+
+
+def _freshness(settings: Settings, tags, load_eps: float, probes: int, progress: Progress) -> list[float]:
+    client = connect(settings)
+    db = settings.clickhouse.database
+    stop = threading.Event()
+
+    def background():
+        producer = make_producer(settings, client_id="forgood-bench-load")
+        i, started = 0, time.monotonic()
+        while not stop.is_set():
+            due = int(load_eps * (time.monotonic() - started)) - i
+            for key, value in _payloads(max(0, due), tags, offset=50_000_000 + i):
+                producer.send(settings.video_topic, key=key, value=value)
+            i += max(0, due)
+            time.sleep(0.01)
+        producer.close()
+
+    loader = threading.Thread(target=background, daemon=True)
+    loader.start()
+    probe_producer = make_producer(settings, client_id="forgood-bench-probe")
+    # probe campaign: the last tag's campaign only receives probes during this phase
+    latencies = []
+    task = progress.add_task("freshness probes", total=probes)
+    try:
+        time.sleep(2)
+        for p in range(probes):
+            before = client.execute(f"SELECT videos FROM {db}.campaign_totals WHERE campaign_id = 'bench-probe'")
+            before = before[0][0] if before else 0
+            key, value = _payloads(1, ["BenchProbe"], offset=90_000_000 + p)[0]
+            sent = time.monotonic()
+            probe_producer.send(settings.video_topic, key=key, value=value)
+            probe_producer.flush()
+            while time.monotonic() - sent < 60:
+                rows = client.execute(f"SELECT videos FROM {db}.campaign_totals WHERE campaign_id = 'bench-probe'")
+                if rows and rows[0][0] > before:
+                    latencies.append(time.monotonic() - sent)
+                    break
+                time.sleep(0.01)
+            progress.update(task, completed=p + 1)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        loader.join()
+        probe_producer.close()
+    return latencies
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scale_out: bool,
+              campaigns_file: Path, json_path: Path | None) -> BenchResult:
+    """Run every phase; returns the figures (and writes them to ``json_path``)."""
+    stack.up(base)
+    state_root = (base.state_dir / "bench").resolve()
+    result = BenchResult(events=events, partitions=partitions)
+    campaigns = load_campaign_file(campaigns_file)
+    probe = load_campaign_file(campaigns_file)[0].model_copy(update={"id": "bench-probe", "name": "probe",
+                                                                       "hashtags": ("benchprobe",),
+                                                                       "donation_cap": None, "goal_videos": None})
+    campaigns = (*campaigns, probe)
+    tags = [c.hashtags[0] for c in campaigns if c.id != "bench-probe"]
+    children: list[Child] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        # 1. raw ceiling
+        raw = _namespace(base, "r", state_root, partitions)
+        ensure_topics(raw)
+        payloads = _payloads(events, tags)
+        result.produce_eps = events / _produce(raw, payloads, progress, "producing for the raw ceiling")
+        result.raw_ceiling_eps = events / asyncio.run(_raw_consume(raw, events))
+        result.faust_floor_eps = _faust_floor(raw, events)
+        # 2. end to end, one worker
+        try:
+            eps, counted, settings, children = _end_to_end(base, result, campaigns, tags, state_root, 1, progress)
+            result.end_to_end_eps, result.end_to_end_counted = eps, counted
+            result.ratio_end_to_end_to_raw = eps / result.raw_ceiling_eps if result.raw_ceiling_eps else 0.0
+            result.state_changelog_bytes_per_video = _changelog_bytes(settings) / max(1, counted)
+            # 3. freshness at half the measured rate
+            result.freshness_load_eps = round(eps / 2, 1)
+            latencies = _freshness(settings, tags, eps / 2, probes, progress)
+            result.freshness_probes = len(latencies)
+            result.freshness_p50_s = round(_quantile(latencies, 0.50), 3)
+            result.freshness_p95_s = round(_quantile(latencies, 0.95), 3)
+            result.freshness_p99_s = round(_quantile(latencies, 0.99), 3)
+        finally:
+            stop_all(children)
+        # 5. scale-out
+        if scale_out:
+            try:
+                eps, counted, _, children = _end_to_end(base, result, campaigns, tags, state_root, 2, progress)
+                result.scale_out_workers, result.scale_out_eps, result.scale_out_counted = 2, eps, counted
+            finally:
+                stop_all(children)
+    if json_path:
+        json_path.write_text(json.dumps(asdict(result), indent=2))
+    return result
+
+
+def print_result(result: BenchResult) -> None:
+    table = Table(title=f"forgood bench — {result.events:,} events, {result.partitions} partitions")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("end to end / raw ceiling (headline)", f"{result.ratio_end_to_end_to_raw:.1%}"),
+        ("raw ceiling: aiokafka getmany + orjson", f"{result.raw_ceiling_eps:,.0f} events/s"),
+        ("Faust floor: a do-nothing agent, take_events", f"{result.faust_floor_eps:,.0f} events/s"),
+        ("producer (kafka-python)", f"{result.produce_eps:,.0f} events/s"),
+        ("end to end: produced → visible in ClickHouse", f"{result.end_to_end_eps:,.0f} events/s"),
+        ("  counted / produced", f"{result.end_to_end_counted:,} / {result.events:,}"),
+        ("  pipeline alone, after the producer finished",
+         f"{result.end_to_end_after_producer_eps:,.0f} events/s" if result.end_to_end_after_producer_eps else "—"),
+        (f"freshness at {result.freshness_load_eps:,.0f} events/s: p50 / p95 / p99",
+         f"{result.freshness_p50_s:.2f} / {result.freshness_p95_s:.2f} / {result.freshness_p99_s:.2f} s"),
+        ("  probes", str(result.freshness_probes)),
+        ("state: changelog bytes per video", f"{result.state_changelog_bytes_per_video:,.0f} B"),
+        ("state: worker memory growth per video", f"{result.state_memory_bytes_per_video:,.0f} B"),
+    ]
+    if result.scale_out_workers:
+        rows += [(f"scale-out: {result.scale_out_workers} workers, end to end", f"{result.scale_out_eps:,.0f} events/s"),
+                 ("  counted / produced", f"{result.scale_out_counted:,} / {result.events:,}")]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

@@ -1,0 +1,218 @@
+"""Where the counter service's numbers come from: ClickHouse at start, then the topics.
+
+Start-up, in this order (so nothing is missed and nothing is older than ClickHouse):
+
+1. the **sink's committed offsets** (group ``<app_id>-sink``) on the totals and minutes
+   topics are read. The sink commits only after ClickHouse accepted a batch, so every row
+   before those offsets is in ClickHouse by now;
+2. **ClickHouse** is read: the newest version of every campaign's totals and of every minute
+   row of the last two hours (from the ``*_versions`` tables, ``argMax(…, version)`` — the
+   same rows, with their versions, that the views show);
+3. one aiokafka consumer (``group_id=None``, every partition assigned, nothing committed)
+   **follows** the totals and minutes topics from those offsets (from the beginning when the
+   sink has no offsets or ClickHouse could not be read) and the compacted campaigns topic
+   from the beginning. The rows between the sink's offsets and the topics' ends overlap what
+   ClickHouse already had; versions decide, so the overlap is harmless. The service is ready
+   once the consumer has reached the end offsets seen at start.
+
+clickhouse-driver and kafka-python block, so steps 1–2 run in a thread executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from clickhouse_driver.errors import ServerException
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KafkaTopicPartition
+
+from forgood.domain.campaigns import Campaign
+from forgood.domain.errors import ConfigError
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.settings import Settings
+from forgood.domain.topics import ensure_topics, pipeline_topics
+from forgood.serve.state import KEEP_MINUTES, CounterState, Removed
+from sinks.clickhouse import connect
+
+log = logging.getLogger(__name__)
+
+#: ClickHouse error codes meaning "the sink has not created its schema yet": nothing to load.
+_NO_SCHEMA = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
+#: Longest wait for the consumer to reach the end offsets seen at start before serving anyway.
+CATCH_UP_S = 60.0
+
+
+@dataclass
+class Loaded:
+    """What ClickHouse held at start."""
+
+    totals: list[CampaignTotal]
+    minutes: list[CampaignMinute]
+
+
+def sink_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """The sink's committed offsets per (topic, partition); empty when it has none. Blocks."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        group_id=f"{settings.app_id}-sink",  # read only: never subscribed, never committed
+        client_id="forgood-serve-offsets",
+        enable_auto_commit=False,
+    )
+    try:
+        found = {}
+        for spec in _aggregate_specs(settings):
+            for partition in range(spec.partitions):
+                offset = consumer.committed(KafkaTopicPartition(spec.name, partition))
+                if offset is not None and offset >= 0:
+                    found[(spec.name, partition)] = offset
+        return found
+    finally:
+        consumer.close(autocommit=False)
+
+
+def load_clickhouse(settings: Settings, now: float | None = None) -> Loaded:
+    """Newest totals of every campaign and the recent minute rows, with their versions. Blocks.
+
+    An empty answer when the sink has not created the database yet; other errors propagate.
+    """
+    db = settings.clickhouse.database
+    since = int(now if now is not None else time.time()) // 60 * 60 - KEEP_MINUTES * 60
+    client = connect(settings)
+    try:
+        totals = client.execute(
+            "SELECT campaign_id, argMax(videos, version), argMax(creators, version), "
+            "argMax(donation_minor, version), argMax(currency, version), toUInt32(argMax(updated_at, version)), "
+            f"max(version) FROM {db}.campaign_totals_versions GROUP BY campaign_id"
+        )
+        minutes = client.execute(
+            "SELECT campaign_id, toUInt32(minute) AS m, argMax(videos, version), argMax(donation_minor, version), "
+            f"max(version) FROM {db}.campaign_minutes_versions WHERE minute >= toDateTime({since}) "
+            "GROUP BY campaign_id, minute"
+        )
+    except ServerException as exc:
+        if exc.code in _NO_SCHEMA:
+            log.info("ClickHouse has no forgood tables in %s yet: starting from the topics alone", db)
+            return Loaded([], [])
+        raise
+    finally:
+        client.disconnect()
+    return Loaded(
+        [CampaignTotal(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]), int(r[6])) for r in totals],
+        [CampaignMinute(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in minutes],
+    )
+
+
+def _aggregate_specs(settings: Settings):
+    names = {settings.totals_topic, settings.minutes_topic}
+    return [s for s in pipeline_topics(settings) if s.name in names]
+
+
+def decode(settings: Settings, topic: str, key: bytes | None, value: bytes | None):
+    """A record of one of the followed topics as a state change; None if unusable (logged)."""
+    try:
+        if topic == settings.campaigns_topic:
+            if value is None:
+                return Removed(key.decode()) if key else None
+            return Campaign.from_json(value)
+        if value is None:
+            return None  # a tombstone on an aggregate topic: nothing to show
+        if topic == settings.totals_topic:
+            return CampaignTotal.from_bytes(value)
+        return CampaignMinute.from_bytes(value)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        log.error("skipping unreadable record on %s: %s", topic, exc)
+        return None
+
+
+class Follower:
+    """Loads the initial state, then keeps ``state`` current from the topics until stopped."""
+
+    def __init__(self, settings: Settings, state: CounterState) -> None:
+        self.settings = settings
+        self.state = state
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings, state = self.settings, self.state
+        await self._retry(lambda: loop.run_in_executor(None, ensure_topics, settings), "create/check topics")
+        offsets = await self._retry(lambda: loop.run_in_executor(None, sink_offsets, settings),
+                                    "read the sink's offsets")
+        try:
+            loaded = await loop.run_in_executor(None, load_clickhouse, settings)
+        except Exception as exc:  # ClickHouse down: the topics alone, from the beginning
+            log.warning("could not read ClickHouse (%s); reading the aggregate topics from the beginning", exc)
+            loaded, offsets = None, {}
+        if loaded is not None:
+            state.apply([*loaded.totals, *loaded.minutes])
+            log.info("loaded %d totals and %d minute rows from ClickHouse", len(loaded.totals), len(loaded.minutes))
+
+        consumer = self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="forgood-serve",
+            fetch_max_wait_ms=100,
+        )
+        await self._retry(consumer.start, "connect to Kafka")
+        try:
+            tps = [TopicPartition(s.name, p)
+                   for s in pipeline_topics(settings)
+                   if s.name in (settings.campaigns_topic, settings.totals_topic, settings.minutes_topic)
+                   for p in range(s.partitions)]
+            consumer.assign(tps)
+            resumed = 0
+            for tp in tps:
+                if (tp.topic, tp.partition) in offsets:
+                    consumer.seek(tp, offsets[(tp.topic, tp.partition)])
+                    resumed += 1
+                else:
+                    await consumer.seek_to_beginning(tp)
+            ends = await consumer.end_offsets(tps)
+            state.following = True
+            started = time.monotonic()
+            log.info("following %s, %s and %s (%d of %d partitions from the sink's offsets, the rest from "
+                     "the beginning)", settings.campaigns_topic, settings.totals_topic, settings.minutes_topic,
+                     resumed, len(tps))
+            while True:
+                try:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the consumer reconnects by itself; say so and go on
+                    log.warning("reading the topics failed (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                changes = [c for tp, records in batch.items() for r in records
+                           if (c := decode(settings, tp.topic, r.key, r.value)) is not None]
+                if changes:
+                    state.apply(changes)
+                if not state.ready:
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps)):
+                        state.ready = True
+                        log.info("ready: %d campaign(s)", len(state.ids()))
+                    elif time.monotonic() - started > CATCH_UP_S:
+                        state.ready = True
+                        log.warning("serving before the topics were read to their end (still catching up)")
+        finally:
+            state.following = False
+            await consumer.stop()
+
+    async def _retry(self, call, what: str):
+        delay = 0.5
+        while True:
+            try:
+                return await call()
+            except (asyncio.CancelledError, ConfigError):
+                raise  # a wrong partition count will not fix itself
+            except Exception as exc:
+                log.warning("could not %s (%s); retrying in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
