@@ -38,14 +38,11 @@ from forgood.domain.observability import CONSUMER_LAG
 from forgood.domain.records import CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.settings import Settings
 from forgood.domain.topics import TopicSpec
-from streams import fast_delivery, faust_fixes, metrics, undecodable
+from streams import faust_patches, metrics
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook, ledger_key
 
 log = logging.getLogger(__name__)
-faust_fixes.install()
-fast_delivery.install()
-undecodable.install()
 
 TABLES = ("ledger",)
 # Videos per forwarded record: ~70 bytes each, so a record stays far below 1 MB.
@@ -90,11 +87,12 @@ class Pipeline:
 
 def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.App:
     """A Faust app configured the way forgood's worker runs (broker, group timings, producer
-    batching; Faust's patches are installed by importing this module).
+    batching), with forgood's Faust patches installed first (:mod:`streams.faust_patches`).
 
     ``build_app`` uses it for the worker, ``forgood.cli.faust_floor`` for the benchmark's
     do-nothing agent, so the two measure the same machinery.
     """
+    faust_patches.install()
     app = faust.App(
         app_id,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],

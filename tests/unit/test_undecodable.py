@@ -313,7 +313,8 @@ def test_the_verified_versions_are_the_installed_ones():
 
 def test_the_worker_installs_the_patch():
     # In a fresh interpreter: this module has installed it here already.
-    code = "import streams.app, streams.undecodable as u; print(u._installed)"
+    code = ("from forgood.domain.settings import Settings; import streams.app as a, streams.undecodable as u; "
+            "a.make_faust_app(Settings(), \"x\", \"x\"); print(u._installed)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
