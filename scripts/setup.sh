@@ -3,8 +3,9 @@
 #   1. Debian packages: a JDK (Java 17+) and Maven for Apache Kafka, clickhouse-server +
 #      clickhouse-client, prometheus and prometheus-alertmanager (servers of the local stack,
 #      with promtool and amtool), kcat (librdkafka's command line: the client tests),
-#      chromium (browser tests) (and python3 / python3-venv if missing) -- apt-get update runs
-#      only when something must be installed;
+#      chromium (browser tests), faketime (a worker whose clock is behind: the version
+#      tests) (and python3 / python3-venv if missing) -- apt-get update runs only when
+#      something must be installed;
 #   2. Apache Kafka: the jars listed in deploy/kafka/pom.xml, resolved by Maven once into
 #      $FORGOOD_KAFKA_HOME/kafka-<version>/libs (default ~/.cache/forgood), skipped while the
 #      build file is unchanged (no network then);
@@ -81,8 +82,9 @@ command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 # Debian's Chromium for the counter-page browser test (Playwright drives it; no browser download).
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v faketime >/dev/null 2>&1 || packages+=(faketime)
 if [ ${#packages[@]} -eq 0 ]; then
-    step "Debian packages: java, maven, clickhouse-server ($(clickhouse_server)), prometheus, alertmanager, kcat, chromium and Python present"
+    step "Debian packages: java, maven, clickhouse-server ($(clickhouse_server)), prometheus, alertmanager, kcat, chromium, faketime and Python present"
 else
     step "Debian packages: installing ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -98,3 +98,20 @@ def forget_campaigns() -> None:
     """Drop every per-campaign series (on rebalance: ownership may have moved)."""
     for gauge in PER_CAMPAIGN:
         gauge.clear()
+
+
+def set_or_remove(gauge: Gauge, labels: tuple[str, ...], value: int | None) -> None:
+    """Set a gauge's series, or drop it when the campaign no longer has that value."""
+    if value is not None:
+        gauge.labels(*labels).set(value)
+    else:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            pass
+
+
+def batch_done(agent: str) -> None:
+    """Count one finished batch of ``agent`` and stamp its time."""
+    BATCHES_PROCESSED.labels(agent).inc()
+    LAST_BATCH.labels(agent).set_to_current_time()

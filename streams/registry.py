@@ -17,25 +17,31 @@ from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from forgood.domain.campaigns import Campaign, CampaignIndex
+from forgood.domain.kafka import aio_consumer_config
 from forgood.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class CampaignRegistry:
-    """Campaigns by id plus a matching index, swapped atomically on every change."""
+    """Campaigns by id plus a matching index, swapped atomically on every change.
+
+    ``offsets`` holds, per campaign, the campaigns-topic offset of the record it was read from:
+    with the ledger's progress it gives the version of every row priced with that record
+    (:mod:`streams.versions`), the same on every worker."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.campaigns: dict[str, Campaign] = {}
+        self.offsets: dict[str, int] = {}
         self.index = CampaignIndex(())
         self.revision = 0
         self.ready = asyncio.Event()
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one campaigns-topic record: a campaign JSON (filed under its own ``id``), or a
-        tombstone (None) that removes the campaign named by the key. A record that cannot be
-        read is logged and ignored; the campaigns known before stay in force."""
+    def apply(self, key: bytes | None, value: bytes | None, offset: int) -> None:
+        """Apply one campaigns-topic record read at ``offset``: a campaign JSON (filed under its
+        own ``id``), or a tombstone (None) that removes the campaign named by the key. A record
+        that cannot be read is logged and ignored; the campaigns known before stay in force."""
         if key is None:
             log.error("ignoring campaign record without a key")
             return
@@ -45,6 +51,7 @@ class CampaignRegistry:
             log.error("ignoring campaign record with a non-UTF-8 key %r", key)
             return
         if value is None:
+            self.offsets.pop(key_id, None)
             if self.campaigns.pop(key_id, None) is None:
                 return
         else:
@@ -56,6 +63,7 @@ class CampaignRegistry:
             if key_id != campaign.id:
                 log.warning("campaign record key %r differs from its id %r; using the id", key_id, campaign.id)
             self.campaigns[campaign.id] = campaign
+            self.offsets[campaign.id] = offset
         self.index = CampaignIndex(self.campaigns.values())
         self.revision += 1
 
@@ -63,13 +71,7 @@ class CampaignRegistry:
         """Follow the campaigns topic until cancelled. Retries on broker errors."""
         topic = self.settings.campaigns_topic
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                client_id=f"{self.settings.app_id}-campaigns",
-            )
+            consumer = AIOKafkaConsumer(**aio_consumer_config(self.settings, client_id=f"{self.settings.app_id}-campaigns"))
             try:
                 await consumer.start()
                 partitions = consumer.partitions_for_topic(topic) or {0}
@@ -91,7 +93,7 @@ class CampaignRegistry:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    self.apply(record.key, record.value)
+                    self.apply(record.key, record.value, record.offset)
             if not self.ready.is_set() and await self._caught_up(consumer, tps, ends):
                 log.info("campaign registry ready: %d campaign(s)", len(self.campaigns))
                 self.ready.set()

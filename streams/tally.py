@@ -27,6 +27,7 @@ import orjson
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
+from streams.versions import row_version
 
 SEP = "\x1f"
 
@@ -39,6 +40,11 @@ def ledger_key(campaign_id: str, offset: int, position: int) -> str:
 def campaign_of(key: str) -> str:
     """Campaign id of a :func:`ledger_key`."""
     return key.split(SEP, 1)[0]
+
+
+def offset_of(key: str) -> int:
+    """Source offset of a :func:`ledger_key` (the record that brought the entry)."""
+    return int(key.rsplit(SEP, 1)[1].split(".", 1)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,11 @@ class Recorded:
 
 @dataclass
 class CampaignTally:
-    """Membership sets and derived counters of one campaign, plus what was last published."""
+    """Membership sets and derived counters of one campaign, plus what was last published.
+
+    ``applied_offset`` is the greatest source offset of a ledger entry applied to the sets
+    (-1: none): the ledger's progress, from which row versions are derived
+    (:mod:`streams.versions`)."""
 
     video_ids: set[str] = field(default_factory=set)
     creator_ids: set[str] = field(default_factory=set)
@@ -85,6 +95,7 @@ class CampaignTally:
     dirty_minutes: set[int] = field(default_factory=set)
     published_minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
     published_terms: tuple | None = None
+    applied_offset: int = -1
 
     @property
     def videos(self) -> int:
@@ -135,6 +146,7 @@ class TallyBook:
         self.invalidate()
         for key, raw in ledger:
             tally = self.tallies[campaign_of(key)]
+            tally.applied_offset = max(tally.applied_offset, offset_of(key))
             entry = LedgerEntry.from_bytes(raw)
             for video_id, minute in entry.videos:
                 tally.add_video(video_id, minute)
@@ -142,12 +154,14 @@ class TallyBook:
                 tally.add_creator(creator_id)
         self.valid = True
 
-    def record(self, batch: CampaignVideoBatch) -> Recorded:
-        """Count the batch's videos that are new for its campaign, and its new creators.
+    def record(self, batch: CampaignVideoBatch, offset: int) -> Recorded:
+        """Count the batch's videos that are new for its campaign, and its new creators;
+        ``offset`` is the batch's source offset.
 
-        Returns the ledger entry to append (the caller must write it before the batch's
-        offset is committed). The creator is added even for a known video, so an entry
-        lost with a crash is re-derived in full when the batch is delivered again.
+        Returns the ledger entry to append under ``ledger_key(campaign, offset, first_new)``
+        (the caller must write it before the batch's offset is committed). The creator is
+        added even for a known video, so an entry lost with a crash is re-derived in full
+        when the batch is delivered again.
         """
         tally = self.tallies[batch.campaign_id]
         videos: list[tuple[str, int]] = []
@@ -165,12 +179,17 @@ class TallyBook:
             if first_new < 0 and (new_video or new_creator):
                 first_new = position
         entry = LedgerEntry(tuple(videos), tuple(creators)) if first_new >= 0 else None
+        if entry is not None:
+            tally.applied_offset = max(tally.applied_offset, offset)
         return Recorded(entry, first_new, tuple(new_videos))
 
-    def changes(
-        self, campaign: Campaign, now_s: int, version: int
+    def take_unpublished(
+        self, campaign: Campaign, campaign_offset: int, now_s: int
     ) -> tuple[CampaignTotal, list[CampaignMinute]]:
-        """The totals row and the minute rows whose values changed since last published.
+        """The totals row and the minute rows whose values changed since last published, and
+        mark them published (the caller must then send them). ``campaign_offset`` is the
+        offset of the campaign record ``campaign`` was read from; with the tally's
+        ``applied_offset`` it gives the rows' version (:func:`streams.versions.row_version`).
 
         Every minute is re-derived when the campaign's terms (price, cap, currency) differ
         from those last published (always true after a rebuild) or when the cap is in play
@@ -178,6 +197,7 @@ class TallyBook:
         since the last call. Marks what it returns as published.
         """
         tally = self.tallies[campaign.id]
+        version = row_version(tally.applied_offset, campaign_offset)
         price, cap = campaign.price_minor, campaign.cap_minor
         terms = campaign.terms
         donation = total_donation(tally.videos, price, cap)

@@ -6,7 +6,7 @@ changelogs) is captured by replacing the app's ``producer.send_soon`` with a rec
 
 Two things are pinned so the tests do not depend on the machine:
 
-* the wall clock the matcher uses (``streams.app.datetime.now``) is frozen at ``NOW``, so
+* the worker's clock (:class:`streams.counting.Clock`) is frozen at ``NOW``, so
   the example campaigns' fixed windows and the future-timestamp rule give the same answer
   whatever the date is;
 * Prometheus counters are process-global, so every metric check is a delta.
@@ -33,6 +33,7 @@ from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo,
 from forgood.domain.settings import Settings
 from streams.app import build_app
 from streams.tally import SEP, LedgerEntry, campaign_of
+from streams.versions import row_version
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,12 +55,14 @@ WAIT_S = 5.0
 POLL_S = 0.02
 
 
-class FrozenDatetime(datetime):
-    """``datetime`` whose ``now()`` is ``NOW``; installed as ``streams.app.datetime``."""
+class FrozenClock:
+    """The worker's clock, stopped at ``NOW``."""
 
-    @classmethod
-    def now(cls, tz=None):  # noqa: D102
-        return NOW if tz is None else NOW.astimezone(tz)
+    def now(self) -> datetime:
+        return NOW
+
+    def time(self) -> float:
+        return NOW.timestamp()
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class Sent:
 
 @dataclass
 class Harness:
-    p: streams.app.Pipeline
+    p: streams.app.StreamApp
     loop: asyncio.AbstractEventLoop
     sent: list[Sent] = field(default_factory=list)
 
@@ -222,8 +225,7 @@ def last_by(rows, key):
 
 @pytest.fixture
 def make_harness(tmp_path, monkeypatch):
-    """Build a Pipeline (fresh faust.App, own state_dir) on a fresh event loop."""
-    monkeypatch.setattr(streams.app, "datetime", FrozenDatetime)
+    """Build a StreamApp (fresh faust.App, own state_dir, frozen clock) on a fresh event loop."""
     loops: list[asyncio.AbstractEventLoop] = []
 
     def make(**overrides) -> Harness:
@@ -235,7 +237,7 @@ def make_harness(tmp_path, monkeypatch):
         options.update(overrides)
 
         async def build():
-            return build_app(Settings(**options))
+            return build_app(Settings(**options), clock=FrozenClock())
 
         p = loop.run_until_complete(build())
         h = Harness(p=p, loop=loop)
@@ -247,8 +249,8 @@ def make_harness(tmp_path, monkeypatch):
             h.sent.append(Sent(m.channel.get_topic_name(), m.key, m.value, m.partition, headers))
 
         p.app.producer.send_soon = record
-        for c in CAMPAIGNS.values():
-            p.registry.apply(c.id.encode(), c.to_json())
+        for offset, c in enumerate(CAMPAIGNS.values()):
+            p.registry.apply(c.id.encode(), c.to_json(), offset)
         p.registry.ready.set()
         return h
 
@@ -385,7 +387,7 @@ def test_invalid_events_are_dead_lettered_and_the_agent_keeps_going(h):
 
     dead = h.to(h.s.dlq_topic)
     assert len(dead) == len(INVALID)
-    now_s = int(time.time())
+    now_s = int(NOW.timestamp())  # the worker's (frozen) clock
     for i, (d, (raw, reason)) in enumerate(zip(dead, INVALID)):
         assert d.value == raw  # the original bytes, untouched
         assert d.key == f"k{i}".encode()
@@ -394,7 +396,7 @@ def test_invalid_events_are_dead_lettered_and_the_agent_keeps_going(h):
         assert d.headers["forgood-source-partition"] == str(i % 8).encode()
         assert d.headers["forgood-source-offset"] == str(i).encode()
         assert d.headers["forgood-message"]
-        assert abs(int(d.headers["forgood-failed-at"]) - now_s) <= 60
+        assert int(d.headers["forgood-failed-at"]) == now_s
         assert set(d.headers) == {"forgood-reason", "forgood-message", "forgood-source-topic",
                                   "forgood-source-partition", "forgood-source-offset", "forgood-failed-at"}
 
@@ -459,7 +461,7 @@ def test_count_videos_counts_once_publishes_totals_and_minutes(h):
             await eventually(lambda: len(h.totals(marks["incremental"])) == 1, "incremental publish")
 
     h.run(scenario())
-    now_s = int(time.time())
+    now_s = int(NOW.timestamp())
 
     # The ledger: the sets the counters derive from.
     seen, creators = h.ledger()
@@ -485,12 +487,14 @@ def test_count_videos_counts_once_publishes_totals_and_minutes(h):
         (RND, M1): (2, 400), (RND, M2): (1, 200), (DANCE, M1): (1, 100),
     }
 
-    # Rebuild: the touched campaign again with every minute, same values, newer version.
-    # Untouched campaigns are rebuilt but left to the republish timer.
+    # Rebuild: the touched campaign again with every minute, same values and the same version
+    # (a version is a function of what was applied: the ledger up to offset 4 of the campaign
+    # videos and the campaign record at offset 0). Untouched campaigns are rebuilt but left to
+    # the republish timer.
     rebuilt = h.totals(marks["rebuild"])[:1]
     assert [(r.campaign_id, r.videos, r.creators, r.donation_minor) for r in rebuilt] == [(RND, 3, 2, 600)]
-    assert rebuilt[0].version > totals1[RND].version
-    assert abs(rebuilt[0].updated_at - now_s) <= 60
+    assert rebuilt[0].version == totals1[RND].version == row_version(4, h.p.registry.offsets[RND])
+    assert rebuilt[0].updated_at == now_s
     rebuilt_minutes = [r for r in h.minutes(marks["rebuild"]) if r.version == rebuilt[0].version]
     assert sorted((r.campaign_id, r.minute, r.videos, r.donation_minor) for r in rebuilt_minutes) == [
         (RND, M1, 2, 400), (RND, M2, 1, 200)]
@@ -512,7 +516,7 @@ def test_count_videos_counts_once_publishes_totals_and_minutes(h):
 
 def test_count_videos_applies_the_cap_and_skips_unknown_campaigns(h):
     # $2.00 a video, capped at $5.00: the third video's minute gets only the $1.00 left.
-    h.p.registry.apply(b"tiny-cap", campaign_json("tiny-cap", ["TinyCap"], price="2.00", cap="5.00"))
+    h.p.registry.apply(b"tiny-cap", campaign_json("tiny-cap", ["TinyCap"], price="2.00", cap="5.00"), 101)
     m = snapshot()
     items = [
         CampaignVideo("tiny-cap", "a", "u1", M1),
@@ -545,17 +549,17 @@ def test_ledger_writes_go_to_the_changelog_partition_of_their_own_event(make_har
     h = make_harness(batch_size=3, batch_window_s=2.0)
     items = [(CampaignVideo(RND, "p5", "c5", M1), 5), (CampaignVideo(DANCE, "p2", "c2", M1), 2),
              (CampaignVideo(MOV, "p7", "c7", M1), 7)]
-    batches = []
+    before = metric("forgood_batches_processed_total", agent="count_videos")
 
     async def scenario():
         async with h.p.count_videos.test_context() as agent:
             for item, partition in items:
                 await put_items(agent, [item], partition)
             await eventually(lambda: len(h.totals()) == 3, "the batch's totals")
-            batches.append({r.version for r in h.totals()})
 
     h.run(scenario())
-    assert len(batches[0]) == 1, "the three events were expected in one batch"
+    batches = metric("forgood_batches_processed_total", agent="count_videos") - before
+    assert batches == 1, "the three events were expected in one batch"
     # One entry per campaign, keyed by the source offset and position of its first new item.
     # (The test context numbers offsets across partitions: 0, 1, 2 in put order.)
     assert sorted(h.changelog("ledger")) == sorted([
@@ -629,19 +633,19 @@ def test_campaign_updates_change_matching_without_rebuilding(h):
             assert m.delta("forgood_events_unmatched_total") == 1
 
             # A new campaign, and a second campaign sharing #RedNoseDay.
-            h.p.registry.apply(b"be-kind", campaign_json("be-kind", ["BeKind"]))
+            h.p.registry.apply(b"be-kind", campaign_json("be-kind", ["BeKind"]), 102)
             h.p.registry.apply(b"rnd-extra", campaign_json("rnd-extra", ["rednoseday"],
-                                                            starts="2026-11-24T00:00:00Z"))
+                                                            starts="2026-11-24T00:00:00Z"), 103)
             await one(agent, event("k2", tags=["#bekind"]), 2)
             await one(agent, event("r1", tags=["#RedNoseDay"]), 3)
 
             # Red Nose Day's window now ends before AT: no longer matched; rnd-extra still is.
             changed = CAMPAIGNS[RND].model_copy(update={"ends_at": datetime(2026, 11, 20, tzinfo=timezone.utc)})
-            h.p.registry.apply(RND.encode(), changed.to_json())
+            h.p.registry.apply(RND.encode(), changed.to_json(), 104)
             await one(agent, event("r2", tags=["#RedNoseDay"]), 4)
 
             # ... and moved back, it matches again.
-            h.p.registry.apply(RND.encode(), CAMPAIGNS[RND].to_json())
+            h.p.registry.apply(RND.encode(), CAMPAIGNS[RND].to_json(), 105)
             await one(agent, event("r3", tags=["#RedNoseDay"]), 5)
 
     h.run(scenario())
@@ -663,15 +667,15 @@ def test_campaign_updates_change_matching_without_rebuilding(h):
 def test_tombstone_removes_the_campaign(h):
     registry = h.p.registry
     revision = registry.revision
-    registry.apply(MOV.encode(), None)
+    registry.apply(MOV.encode(), None, 106)
     assert set(registry.campaigns) == set(CAMPAIGNS) - {MOV}
     assert registry.revision == revision + 1
     created = datetime(2026, 11, 24, 19, tzinfo=timezone.utc)
     assert registry.index.match(["#Movember", "#MoBro"], created) == []
     assert [c.id for c in registry.index.match(["#RedNoseDay"], created)] == [RND]
     # A tombstone for an unknown campaign or without a key changes nothing.
-    registry.apply(b"never-existed", None)
-    registry.apply(None, CAMPAIGNS[MOV].to_json())
+    registry.apply(b"never-existed", None, 107)
+    registry.apply(None, CAMPAIGNS[MOV].to_json(), 108)
     assert set(registry.campaigns) == set(CAMPAIGNS) - {MOV}
 
     m = snapshot()
@@ -701,8 +705,8 @@ def test_invalid_campaign_record_is_ignored_and_logged(h, caplog, value):
     before = dict(registry.campaigns)
     index, revision = registry.index, registry.revision
     with caplog.at_level(logging.ERROR, logger="streams.registry"):
-        registry.apply(RND.encode(), value)
-        registry.apply(b"brand-new", value)
+        registry.apply(RND.encode(), value, 109)
+        registry.apply(b"brand-new", value, 110)
     assert registry.campaigns == before
     assert registry.campaigns[RND] is before[RND]
     assert registry.index is index and registry.revision == revision
@@ -765,7 +769,7 @@ class FakeConsumer:
 
 
 def run_registry(monkeypatch, tmp_path, records, timeout: float):
-    recs = [types.SimpleNamespace(key=k, value=v) for k, v in records]
+    recs = [types.SimpleNamespace(key=k, value=v, offset=i) for i, (k, v) in enumerate(records)]
     monkeypatch.setattr(streams.registry, "AIOKafkaConsumer", lambda **kw: FakeConsumer(recs))
 
     async def go():
@@ -790,12 +794,13 @@ def test_registry_run_applies_the_topic_and_becomes_ready(monkeypatch, tmp_path)
     ], timeout=2.0)
     assert set(registry.campaigns) == {RND}
     assert registry.revision == 3
+    assert registry.offsets == {RND: 0}  # the record each campaign was read from (tombstones drop it)
 
 
 def test_record_with_non_utf8_key_is_ignored(h):
     registry = h.p.registry
     before = dict(registry.campaigns)
-    registry.apply(b"\xffbad", campaign_json("be-kind", ["BeKind"]))
+    registry.apply(b"\xffbad", campaign_json("be-kind", ["BeKind"]), 111)
     assert registry.campaigns == before
 
 
@@ -809,5 +814,5 @@ def test_registry_survives_a_non_utf8_key(monkeypatch, tmp_path):
 
 def test_registry_keys_campaigns_by_their_id(h):
     registry = h.p.registry
-    registry.apply(b"alias", campaign_json("be-kind", ["BeKind"]))
+    registry.apply(b"alias", campaign_json("be-kind", ["BeKind"]), 112)
     assert all(key == c.id for key, c in registry.campaigns.items())

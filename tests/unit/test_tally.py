@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
-from streams.tally import SEP, LedgerEntry, TallyBook, campaign_of, ledger_key
+from streams.tally import SEP, LedgerEntry, TallyBook, campaign_of, ledger_key, offset_of
+from streams.versions import BASE, VersionOverflow, row_version
 
 M = 60
 T0 = 1_793_000_040  # a minute boundary (epoch seconds)
@@ -57,9 +58,10 @@ def record(book: TallyBook, ledger: dict[str, bytes], *items: CampaignVideo, off
     """Record ``items`` (one campaign) as one forwarded batch, appending its entry the way the
     agent does; returns how many of its videos were new."""
     batch = CampaignVideoBatch(items[0].campaign_id, items)
-    done = book.record(batch)
+    offset = len(ledger) if offset is None else offset
+    done = book.record(batch, offset)
     if done.entry is not None:
-        key = ledger_key(batch.campaign_id, len(ledger) if offset is None else offset, done.first_new)
+        key = ledger_key(batch.campaign_id, offset, done.first_new)
         assert key not in ledger, "a ledger entry must never be overwritten"
         ledger[key] = done.entry.to_bytes()
     return len(done.new_videos)
@@ -81,6 +83,44 @@ def test_ledger_key_and_campaign_of():
     key = ledger_key("dance", 42, 7)
     assert key == "dance\x1f42.7"
     assert campaign_of(key) == "dance"
+    assert offset_of(key) == 42
+    assert offset_of(ledger_key("a\x1fb", 9, 0)) == 9
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def test_versions_order_by_applied_offset_then_campaign_record_and_beat_wall_clock_versions():
+    assert row_version(-1, -1) == BASE > 2**61 + 1_800_000_000 * 10**9  # > any time_ns() until 2116
+    assert row_version(5, 0) < row_version(5, 1) < row_version(6, 0) < row_version(6, 1)
+    assert row_version(10**11, 10**6) < 2**64  # fits ClickHouse's UInt64
+    for bad in ((2**40, 0), (0, 2**24), (-2, 0)):
+        try:
+            row_version(*bad)
+        except VersionOverflow:
+            continue
+        raise AssertionError(f"{bad} must not give a version")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 3)), min_size=1, max_size=25), st.data())
+def test_any_owner_that_applied_the_same_ledger_publishes_the_same_version(items, data):
+    """The version is a function of what was applied, not of who applied it or when: a second
+    book rebuilt from the ledger (a new owner after a rebalance) publishes the same rows with
+    the same version as the first."""
+    book, ledger = fresh()
+    for i, (video, creator) in enumerate(items):
+        record(book, ledger, cv("dance", f"v{video}", f"c{creator}", T0 + video * M), offset=i)
+    camp = make_campaign("dance", price="1.00", cap=data.draw(st.sampled_from([None, "3.00"])))
+    first, first_rows = book.take_unpublished(camp, 7, now_s=100)
+    other = TallyBook()
+    other.rebuild(data.draw(st.permutations(list(ledger.items()))))
+    second, second_rows = other.take_unpublished(camp, 7, now_s=999_999)  # another host's clock
+    assert (second.version, second.videos, second.creators, second.donation_minor) == (
+        first.version, first.videos, first.creators, first.donation_minor)
+    assert first.version == row_version(max(offset_of(k) for k in ledger), 7)
+    assert minute_rows(second_rows) == minute_rows(first_rows)
+    assert {r.version for r in second_rows} <= {first.version}
 
 
 def test_ledger_entry_round_trips_and_groups_by_minute():
@@ -94,19 +134,19 @@ def test_ledger_entry_round_trips_and_groups_by_minute():
 def test_batch_records_only_new_members_and_names_the_first_new_item():
     book, ledger = fresh()
     first = CampaignVideoBatch("dance", (cv("dance", "v1", "alice"), cv("dance", "v2", "alice")))
-    done = book.record(first)
+    done = book.record(first, 0)
     assert (done.first_new, [v.video_id for v in done.new_videos]) == (0, ["v1", "v2"])
     assert done.entry == LedgerEntry((("v1", T0), ("v2", T0)), ("alice",))
     # A redelivered batch with one new item: the entry holds only that item, and its key
     # (the first new position) differs from any earlier entry's.
     again = CampaignVideoBatch("dance", first.videos + (cv("dance", "v3", "bob", T0 + M),))
-    done = book.record(again)
+    done = book.record(again, 1)
     assert (done.first_new, done.entry) == (2, LedgerEntry((("v3", T0 + M),), ("bob",)))
     # A known video by a new creator still produces an entry (creators are a set too).
-    done = book.record(CampaignVideoBatch("dance", (cv("dance", "v1", "carol"),)))
+    done = book.record(CampaignVideoBatch("dance", (cv("dance", "v1", "carol"),)), 2)
     assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), ("carol",)), ())
     # Nothing new at all: no entry.
-    assert book.record(again).entry is None
+    assert book.record(again, 3).entry is None
     assert counters(book) == {"dance": (3, 3, {T0: 2, T0 + M: 1})}
 
 
@@ -246,27 +286,29 @@ def test_changes_first_call_then_nothing_then_one_new_minute():
     ]:
         record(book, ledger, item)
 
-    total, rows = book.changes(dance, now_s=1000, version=1)
-    assert total == CampaignTotal("dance", videos=3, creators=2, donation_minor=600, currency="USD", updated_at=1000, version=1)
+    total, rows = book.take_unpublished(dance, 1, now_s=1000)
+    assert total == CampaignTotal("dance", videos=3, creators=2, donation_minor=600, currency="USD", updated_at=1000,
+                                 version=row_version(2, 1))  # 3 entries at offsets 0..2, campaign record 1
     assert minute_rows(rows) == {T0: (2, 400), T0 + M: (1, 200)}
-    assert all(r.campaign_id == "dance" and r.version == 1 for r in rows)
+    assert all(r.campaign_id == "dance" and r.version == row_version(2, 1) for r in rows)
 
-    total, rows = book.changes(dance, now_s=1001, version=2)
+    total, rows = book.take_unpublished(dance, 2, now_s=1001)
     assert rows == []
-    assert (total.videos, total.creators, total.donation_minor, total.version, total.updated_at) == (3, 2, 600, 2, 1001)
+    assert (total.videos, total.creators, total.donation_minor, total.version, total.updated_at) == (
+        3, 2, 600, row_version(2, 2), 1001)
 
     record(book, ledger, cv("dance", "v4", "carol", T0 + 5 * M))
-    total, rows = book.changes(dance, now_s=1002, version=3)
-    assert rows == [CampaignMinute("dance", T0 + 5 * M, 1, 200, 3)]
+    total, rows = book.take_unpublished(dance, 3, now_s=1002)
+    assert rows == [CampaignMinute("dance", T0 + 5 * M, 1, 200, row_version(3, 3))]
     assert (total.videos, total.creators, total.donation_minor) == (4, 3, 800)
 
     # A duplicate touches nothing.
     record(book, ledger, cv("dance", "v4", "carol", T0 + 5 * M))
-    assert book.changes(dance, now_s=1003, version=4)[1] == []
+    assert book.take_unpublished(dance, 4, now_s=1003)[1] == []
 
     # A new video in an already published minute re-publishes just that minute.
     record(book, ledger, cv("dance", "v5", "dave", T0))
-    total, rows = book.changes(dance, now_s=1004, version=5)
+    total, rows = book.take_unpublished(dance, 5, now_s=1004)
     assert minute_rows(rows) == {T0: (3, 600)}
     assert total.donation_minor == 1000
 
@@ -275,13 +317,13 @@ def test_changes_after_nothing_new_returns_no_rows_even_when_capped():
     dance = make_campaign("dance", price="1.00", cap="0.50")
     book, ledger = fresh()
     record(book, ledger, cv("dance", "v1", "alice"))
-    assert len(book.changes(dance, 0, 1)[1]) == 1
-    assert book.changes(dance, 0, 2)[1] == []
+    assert len(book.take_unpublished(dance, 1, now_s=0)[1]) == 1
+    assert book.take_unpublished(dance, 2, now_s=0)[1] == []
 
 
 def test_changes_for_unknown_campaign_is_zero():
     book, _ = fresh()
-    total, rows = book.changes(make_campaign("quiet", cap="10.00"), now_s=5, version=1)
+    total, rows = book.take_unpublished(make_campaign("quiet", cap="10.00"), 1, now_s=5)
     assert (total.videos, total.creators, total.donation_minor, total.currency) == (0, 0, 0, "USD")
     assert rows == []
 
@@ -291,25 +333,25 @@ def test_cap_change_republishes_affected_minutes():
     for i, minute in enumerate([T0, T0, T0 + M, T0 + 2 * M, T0 + 2 * M]):
         record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
     uncapped = make_campaign("dance", price="1.00")
-    total, rows = book.changes(uncapped, 0, 1)
+    total, rows = book.take_unpublished(uncapped, 1, now_s=0)
     assert total.donation_minor == 500
     assert minute_rows(rows) == {T0: (2, 200), T0 + M: (1, 100), T0 + 2 * M: (2, 200)}
 
     # Cap 2.50: minute T0 keeps 200 (unchanged, not re-sent), T0+M gets 50, T0+2M gets 0.
     capped = make_campaign("dance", price="1.00", cap="2.50")
-    total, rows = book.changes(capped, 0, 2)
+    total, rows = book.take_unpublished(capped, 2, now_s=0)
     assert total.donation_minor == 250
     assert minute_rows(rows) == {T0 + M: (1, 50), T0 + 2 * M: (2, 0)}
-    assert all(r.version == 2 for r in rows)
+    assert all(r.version == row_version(4, 2) for r in rows)
 
     # Cap raised to 4.00: the remainder moves to the last minute only.
     raised = make_campaign("dance", price="1.00", cap="4.00")
-    total, rows = book.changes(raised, 0, 3)
+    total, rows = book.take_unpublished(raised, 3, now_s=0)
     assert total.donation_minor == 400
     assert minute_rows(rows) == {T0 + M: (1, 100), T0 + 2 * M: (2, 100)}
 
     # Cap removed: back to price per video everywhere.
-    total, rows = book.changes(uncapped, 0, 4)
+    total, rows = book.take_unpublished(uncapped, 4, now_s=0)
     assert total.donation_minor == 500
     assert minute_rows(rows) == {T0 + 2 * M: (2, 200)}
 
@@ -318,8 +360,8 @@ def test_price_change_republishes_every_minute():
     book, ledger = fresh()
     record(book, ledger, cv("dance", "v1", "a", T0))
     record(book, ledger, cv("dance", "v2", "b", T0 + M))
-    book.changes(make_campaign("dance", price="1.00"), 0, 1)
-    total, rows = book.changes(make_campaign("dance", price="3.00"), 0, 2)
+    book.take_unpublished(make_campaign("dance", price="1.00"), 1, now_s=0)
+    total, rows = book.take_unpublished(make_campaign("dance", price="3.00"), 2, now_s=0)
     assert total.donation_minor == 600
     assert minute_rows(rows) == {T0: (1, 300), T0 + M: (1, 300)}
 
@@ -329,12 +371,12 @@ def test_late_event_under_cap_moves_remainder_between_minutes():
     book, ledger = fresh()
     for i, minute in enumerate([T0 + M, T0 + M, T0 + 2 * M, T0 + 2 * M]):
         record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
-    total, rows = book.changes(capped, 0, 1)
+    total, rows = book.take_unpublished(capped, 1, now_s=0)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0 + M: (2, 200), T0 + 2 * M: (2, 100)}
     # A late video in an earlier minute takes its share from the last minute.
     record(book, ledger, cv("dance", "late", "z", T0))
-    total, rows = book.changes(capped, 0, 2)
+    total, rows = book.take_unpublished(capped, 2, now_s=0)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0: (1, 100), T0 + 2 * M: (2, 0)}
 
@@ -344,11 +386,11 @@ def test_crossing_the_cap_republishes_earlier_minutes_correctly():
     book, ledger = fresh()
     record(book, ledger, cv("dance", "v1", "a", T0))
     record(book, ledger, cv("dance", "v2", "b", T0 + M))
-    assert minute_rows(book.changes(capped, 0, 1)[1]) == {T0: (1, 100), T0 + M: (1, 100)}
+    assert minute_rows(book.take_unpublished(capped, 1, now_s=0)[1]) == {T0: (1, 100), T0 + M: (1, 100)}
     # Two late videos in minute T0 push the campaign over its cap.
     record(book, ledger, cv("dance", "v3", "c", T0))
     record(book, ledger, cv("dance", "v4", "d", T0))
-    total, rows = book.changes(capped, 0, 2)
+    total, rows = book.take_unpublished(capped, 2, now_s=0)
     assert total.donation_minor == 300
     assert minute_rows(rows) == {T0: (3, 300), T0 + M: (1, 0)}
 
@@ -358,10 +400,10 @@ def test_rebuild_then_changes_republishes_everything_with_same_values():
     book, ledger = fresh()
     for i, minute in enumerate([T0, T0 + M, T0 + 2 * M]):
         record(book, ledger, cv("dance", f"v{i}", f"c{i}", minute))
-    before_total, before_rows = book.changes(capped, 0, 1)
+    before_total, before_rows = book.take_unpublished(capped, 1, now_s=0)
     other = TallyBook()
     other.rebuild(ledger.items())
-    after_total, after_rows = other.changes(capped, 0, 1)
+    after_total, after_rows = other.take_unpublished(capped, 1, now_s=0)
     assert after_total == before_total
     assert sorted(after_rows, key=lambda r: r.minute) == sorted(before_rows, key=lambda r: r.minute)
 
@@ -438,7 +480,7 @@ def test_any_order_with_duplicates_matches_oracle(items, data):
     cap = data.draw(st.sampled_from([None, "0.00", "3.00", "10.00"]))
     for cid in expected:
         camp = make_campaign(cid, price="1.00", cap=cap)
-        total, rows = book.changes(camp, 0, 1)
+        total, rows = book.take_unpublished(camp, 1, now_s=0)
         videos, people, minutes = expected[cid]
         assert (total.videos, total.creators) == (videos, people)
         assert total.donation_minor == total_donation(videos, 100, camp.cap_minor)
@@ -462,13 +504,18 @@ def test_published_rows_always_add_up_to_the_rule(steps):
     camp = make_campaign("dance", price="1.00")
     published: dict[int, tuple[int, int]] = {}
     version = 0
+    last: tuple[int, CampaignTotal] | None = None
     for kind, a, b in steps:
         if kind == "video":
             record(book, ledger, cv("dance", f"v{a}", f"c{a % 4}", T0 + b * M))
-        else:
+        else:  # a new campaign record: a greater offset in the campaigns topic
             camp = make_campaign("dance", price=a, cap=b)
-        version += 1
-        total, rows = book.changes(camp, 0, version)
+            version += 1
+        total, rows = book.take_unpublished(camp, version, now_s=0)
+        assert all(row.version == total.version for row in rows)
+        if last is not None:  # inputs only grew: the version never goes back, and grows with any change
+            assert total.version > last[0] or (total.version == last[0] and total == last[1])
+        last = (total.version, total)
         for row in rows:
             published[row.minute] = (row.videos, row.donation_minor)
         seen = seen_in(ledger)
