@@ -6,14 +6,15 @@ only after ``flush`` returned: ClickHouse has then accepted every row. ``flush``
 failing INSERT with exponential backoff (logging each retry) for as long as ClickHouse is
 unreachable, so an outage delays rows but never drops them. Within one batch only the
 highest version per key is kept; across batches the ReplacingMergeTree/argMax views make
-repeated or out-of-order rows harmless.
+repeated or out-of-order rows harmless. One INSERT path serves every table of
+:data:`sinks.schema.TABLES`: columns, conversions and the per-key rule come from each
+record's contract (:mod:`forgood.domain.contracts`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
@@ -23,12 +24,9 @@ from forgood.domain.errors import SinkUnavailable
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 from sinks import metrics
-from sinks.schema import migrate
+from sinks.schema import TABLES, Table, migrate
 
 log = logging.getLogger(__name__)
-
-TOTALS_COLUMNS = "campaign_id, videos, creators, donation_minor, currency, updated_at, version"
-MINUTES_COLUMNS = "campaign_id, minute, videos, donation_minor, version"
 
 
 def connect(settings: Settings) -> Client:
@@ -46,10 +44,6 @@ def connect(settings: Settings) -> Client:
     )
 
 
-def _utc(epoch_s: int) -> datetime:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
-
-
 class ClickHouseSink:
     """Buffers aggregate rows and writes them to ClickHouse in columnar INSERTs."""
 
@@ -57,8 +51,9 @@ class ClickHouseSink:
         self.settings = settings
         self.database = settings.clickhouse.database
         self.client = client or connect(settings)
-        self._totals: dict[str, CampaignTotal] = {}
-        self._minutes: dict[tuple[str, int], CampaignMinute] = {}
+        #: Per table, in write order: the newest buffered row per key (``row.key()``).
+        self._buffers: dict[Table, dict[bytes, CampaignTotal | CampaignMinute]] = {t: {} for t in TABLES}
+        self._table_of = {t.contract.record: t for t in TABLES}
         self._first_added: float | None = None
 
     def start(self) -> None:
@@ -69,19 +64,15 @@ class ClickHouseSink:
         """Buffer one row, keeping only the newest version per key. Never blocks."""
         if self._first_added is None:
             self._first_added = time.monotonic()
-        if isinstance(record, CampaignTotal):
-            old = self._totals.get(record.campaign_id)
-            if old is None or record.version >= old.version:
-                self._totals[record.campaign_id] = record
-        else:
-            key = (record.campaign_id, record.minute)
-            old = self._minutes.get(key)
-            if old is None or record.version >= old.version:
-                self._minutes[key] = record
+        buffer = self._buffers[self._table_of[type(record)]]
+        key = record.key()
+        old = buffer.get(key)
+        if old is None or record.version >= old.version:
+            buffer[key] = record
 
     @property
     def buffered(self) -> int:
-        return len(self._totals) + len(self._minutes)
+        return sum(len(buffer) for buffer in self._buffers.values())
 
     def due(self) -> bool:
         """True when the buffer is full or its oldest row has waited ``sink_flush_s``."""
@@ -100,38 +91,17 @@ class ClickHouseSink:
         if not rows:
             return 0
         started = time.perf_counter()
-        versions = [r.version for r in self._totals.values()] + [r.version for r in self._minutes.values()]
+        versions = [r.version for buffer in self._buffers.values() for r in buffer.values()]
         try:
-            if self._totals:
-                t = list(self._totals.values())
+            for table, buffer in self._buffers.items():
+                if not buffer:
+                    continue
                 self.client.execute(
-                    f"INSERT INTO {self.database}.campaign_totals_versions ({TOTALS_COLUMNS}) VALUES",
-                    [
-                        [r.campaign_id for r in t],
-                        [r.videos for r in t],
-                        [r.creators for r in t],
-                        [r.donation_minor for r in t],
-                        [r.currency for r in t],
-                        [_utc(r.updated_at) for r in t],
-                        [r.version for r in t],
-                    ],
+                    table.insert_sql(self.database),
+                    table.contract.to_columns(list(buffer.values())),
                     columnar=True,
                 )
-                self._totals.clear()
-            if self._minutes:
-                m = list(self._minutes.values())
-                self.client.execute(
-                    f"INSERT INTO {self.database}.campaign_minutes_versions ({MINUTES_COLUMNS}) VALUES",
-                    [
-                        [r.campaign_id for r in m],
-                        [_utc(r.minute) for r in m],
-                        [r.videos for r in m],
-                        [r.donation_minor for r in m],
-                        [r.version for r in m],
-                    ],
-                    columnar=True,
-                )
-                self._minutes.clear()
+                buffer.clear()  # written: a failure of a later table retries only that one
         except (ClickHouseError, OSError, EOFError) as exc:
             self.client.disconnect()
             metrics.SINK_FAILURES.inc()

@@ -7,16 +7,55 @@ version per key with ``argMax`` — exact at any moment, whether or not parts ha
 so ``SELECT ... FROM forgood.campaign_totals`` needs no FINAL. The SQL runs on ClickHouse
 18.16 (Debian) and on current releases alike: no LowCardinality, DateTime64, Map, window
 functions or toStartOfInterval.
+
+:data:`TABLES` names, per ``*_versions`` table, the record contract
+(:mod:`forgood.domain.contracts`) whose columns it holds and the topic its rows come from;
+the sink inserts through it and the counter service reads through it. The migrations stay
+literal SQL (a shipped migration never changes); ``tests/unit/test_contracts.py`` checks that
+they create exactly the contracts' columns and key, and :func:`check_columns` compares a
+live database with the contracts.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from clickhouse_driver import Client
 
+from forgood.domain.contracts import RecordContract
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.settings import Settings
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A ``*_versions`` table: the record contract of its rows and the topic they come from."""
+
+    name: str
+    contract: RecordContract
+    #: The :class:`~forgood.domain.settings.Settings` attribute naming the topic of its rows.
+    topic_setting: str
+    #: The ``kind`` label of its rows in the sink's metrics.
+    label: str
+
+    def topic(self, settings: Settings) -> str:
+        return getattr(settings, self.topic_setting)
+
+    def qualified(self, database: str) -> str:
+        return f"{database}.{self.name}"
+
+    def insert_sql(self, database: str) -> str:
+        return self.contract.insert_sql(self.qualified(database))
+
+
+TOTALS = Table("campaign_totals_versions", CampaignTotal.contract, "totals_topic", "total")
+MINUTES = Table("campaign_minutes_versions", CampaignMinute.contract, "minutes_topic", "minute")
+#: Every table the sink writes, in the order it writes them.
+TABLES: tuple[Table, ...] = (TOTALS, MINUTES)
 
 #: (number, statements) — append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -105,3 +144,15 @@ def migrate(client: Client, database: str) -> int:
         log.info("applied ClickHouse migration %d to %s", number, database)
     return max(n for n, _ in MIGRATIONS)
 
+
+
+def check_columns(client: Client, database: str) -> list[str]:
+    """What differs between the live tables' columns and :data:`TABLES`' contracts (name and
+    type, in order); an empty list when they agree. Blocks on one query per table."""
+    problems = []
+    for table in TABLES:
+        live = [(name, type_) for name, type_, *_ in client.execute(f"DESCRIBE TABLE {table.qualified(database)}")]
+        wanted = [(c.name, c.type) for c in table.contract.columns]
+        if live != wanted:
+            problems.append(f"{table.qualified(database)} has columns {live}, its contract {wanted}")
+    return problems

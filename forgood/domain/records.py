@@ -7,13 +7,22 @@
 * :class:`CampaignTotal` / :class:`CampaignMinute` — stream to sink: aggregate rows as
   *absolute* values with a ``version``; writing one twice, or an older one after a newer one,
   changes nothing in ClickHouse (the highest version wins).
+
+Each record class carries its :class:`~forgood.domain.contracts.RecordContract` as
+``Record.contract`` (Kafka key, value codec, ClickHouse columns); ``row.key()`` is its Kafka
+message key:
+
+* ``CampaignVideoBatch.key()`` / ``CampaignTotal.key()`` — ``campaign_id`` (UTF-8);
+* ``CampaignMinute.key()`` — campaign id and minute joined by ``KEY_SEP`` (U+001F), UTF-8.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import orjson
+
+from forgood.domain.contracts import Column, Contracted, RecordContract
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +39,8 @@ class CampaignVideo:
     created_at: float = field(default=0.0, compare=False)
 
 
-
 @dataclass(frozen=True, slots=True)
-class CampaignVideoBatch:
+class CampaignVideoBatch(Contracted):
     """Videos matched for one campaign, forwarded together.
 
     Wire format: ``[campaign_id, [[video_id, creator_id, minute, created_at], ...]]``.
@@ -68,7 +76,7 @@ class CampaignVideoBatch:
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignTotal:
+class CampaignTotal(Contracted):
     """Current totals of one campaign. ``updated_at`` is epoch seconds; ``version`` grows."""
 
     campaign_id: str
@@ -80,7 +88,7 @@ class CampaignTotal:
     version: int
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # a dataclass: its fields in order, as asdict would
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CampaignTotal":
@@ -88,7 +96,7 @@ class CampaignTotal:
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignMinute:
+class CampaignMinute(Contracted):
     """Videos and donation of one campaign in one event-time minute (epoch seconds)."""
 
     campaign_id: str
@@ -98,8 +106,37 @@ class CampaignMinute:
     version: int
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # a dataclass: its fields in order, as asdict would
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CampaignMinute":
         return cls(**orjson.loads(raw))
+
+
+CampaignVideoBatch.contract = RecordContract(CampaignVideoBatch, key_fields=("campaign_id",))
+CampaignTotal.contract = RecordContract(
+    CampaignTotal,
+    key_fields=("campaign_id",),
+    columns=(
+        Column("campaign_id", "String"),
+        Column("videos", "UInt64"),
+        Column("creators", "UInt64"),
+        Column("donation_minor", "UInt64"),
+        Column("currency", "String"),
+        Column("updated_at", "DateTime('UTC')"),
+        Column("version", "UInt64"),
+    ),
+    version_field="version",
+)
+CampaignMinute.contract = RecordContract(
+    CampaignMinute,
+    key_fields=("campaign_id", "minute"),
+    columns=(
+        Column("campaign_id", "String"),
+        Column("minute", "DateTime('UTC')"),
+        Column("videos", "UInt64"),
+        Column("donation_minor", "UInt64"),
+        Column("version", "UInt64"),
+    ),
+    version_field="version",
+)

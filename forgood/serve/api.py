@@ -84,7 +84,10 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 async def get_campaign(request: web.Request) -> web.Response:
     cid = _campaign_id(request)
-    return json_response(request, _state(request).view(cid))
+    view = _state(request).view(cid)
+    if view is None:  # removed since the check
+        raise ApiError(404, f"no campaign {cid!r}")
+    return json_response(request, view)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -131,7 +134,7 @@ def update_frame(app: web.Application, campaign_id: str) -> bytes:
     if cached is not None and cached[0] == key:
         return cached[1]
     view = state.view(campaign_id)
-    frame = sse_frame("removed", {"id": campaign_id}) if view is None else sse_frame("update", view, view["version"])
+    frame = sse_frame("removed", {"id": campaign_id}) if view is None else sse_frame("update", view, view.version)
     app[FRAMES_KEY][campaign_id] = (key, frame)
     return frame
 
@@ -155,13 +158,17 @@ async def _stream(request: web.Request, campaign_id: str | None) -> web.StreamRe
     })
     subscriber = state.subscribe(campaign_id)  # before the snapshot: no change falls in between
     try:
-        await response.prepare(request)
+        # The snapshot is taken before the response starts (no await since the 404 check in
+        # _campaign_id), so a campaign removed in between is still answered 404, not a stream.
         if campaign_id is None:
-            snapshot = {"campaigns": state.views()}
-            await response.write(b"retry: 2000\n" + sse_frame("snapshot", snapshot))
+            first = sse_frame("snapshot", {"campaigns": state.views()})
         else:
             view = state.view(campaign_id)
-            await response.write(b"retry: 2000\n" + sse_frame("snapshot", view, view["version"]))
+            if view is None:
+                raise ApiError(404, f"no campaign {campaign_id!r}")
+            first = sse_frame("snapshot", view, view.version)
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n" + first)
         while not subscriber.closed:
             try:
                 await asyncio.wait_for(subscriber.wake.wait(), timeout=heartbeat)

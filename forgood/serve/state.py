@@ -7,6 +7,10 @@ version** — an older or repeated row changes nothing (the same rule as ClickHo
 ``argMax(…, version)`` views), so whatever order rows arrive in, once the pipeline has settled
 the service shows exactly what ClickHouse shows.
 
+Answers are typed: :meth:`CounterState.view` returns a :class:`CampaignView` (orjson writes
+a dataclass as a JSON object with its fields in order, so the API's JSON is exactly the
+fields below, in this order).
+
 Server-Sent-Event handlers :meth:`~CounterState.subscribe`; every change marks the changed
 campaign ids on each subscriber (a set, so a slow client coalesces updates instead of
 queueing them: memory per client is bounded by the number of campaigns).
@@ -42,6 +46,44 @@ def iso(epoch_s: int | float) -> str:
 
 def iso_dt(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteVideos:
+    """Videos counted in one event-time minute (``minute`` as ISO 8601 UTC)."""
+
+    minute: str
+    videos: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    """One campaign as the API answers it (``Campaign`` in :mod:`forgood.serve.openapi`)."""
+
+    id: str
+    name: str
+    nonprofit: str | None
+    hashtags: tuple[str, ...]
+    url: str | None
+    description: str | None
+    videos: int
+    creators: int
+    donation_minor: int
+    currency: str
+    currency_digits: int
+    raised: str
+    donation_per_video_minor: int | None
+    donation_cap_minor: int | None
+    cap: str | None
+    goal_videos: int | None
+    percent_of_cap: float | None
+    percent_of_goal: float | None
+    starts_at: str | None
+    ends_at: str | None
+    status: str | None
+    updated_at: str | None
+    version: int
+    videos_per_minute: tuple[MinuteVideos, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +234,8 @@ class CounterState:
     def __contains__(self, campaign_id: str) -> bool:
         return campaign_id in self.campaigns or campaign_id in self.totals
 
-    def view(self, campaign_id: str) -> dict | None:
-        """The API's JSON object for one campaign, or None if it is unknown."""
+    def view(self, campaign_id: str) -> CampaignView | None:
+        """The API's answer for one campaign, or None if it is unknown."""
         campaign = self.campaigns.get(campaign_id)
         total = self.totals.get(campaign_id)
         if campaign is None and total is None:
@@ -210,44 +252,43 @@ class CounterState:
         if campaign is not None:
             now_dt = datetime.fromtimestamp(now, tz=timezone.utc)
             status = "upcoming" if now_dt < campaign.starts_at else "ended" if now_dt >= campaign.ends_at else "live"
-        return {
-            "id": campaign_id,
-            "name": campaign.name if campaign else campaign_id,
-            "nonprofit": campaign.nonprofit if campaign else None,
-            "hashtags": list(campaign.hashtags) if campaign else [],
-            "url": campaign.url if campaign else None,
-            "description": campaign.description if campaign else None,
-            "videos": videos,
-            "creators": total.creators if total else 0,
-            "donation_minor": donation,
-            "currency": currency,
-            "currency_digits": minor_digits(currency),
-            "raised": format_minor(donation, currency),
-            "donation_per_video_minor": campaign.price_minor if campaign else None,
-            "donation_cap_minor": cap,
-            "cap": None if cap is None else format_minor(cap, currency),
-            "goal_videos": goal,
-            "percent_of_cap": None if pct_cap is None else round(pct_cap, 2),
-            "percent_of_goal": None if pct_goal is None else round(pct_goal, 2),
-            "starts_at": iso_dt(campaign.starts_at) if campaign else None,
-            "ends_at": iso_dt(campaign.ends_at) if campaign else None,
-            "status": status,
-            "updated_at": iso(total.updated_at) if total else None,
-            "version": total.version if total else 0,
-            "videos_per_minute": self.videos_per_minute(campaign_id, now),
-        }
+        return CampaignView(
+            id=campaign_id,
+            name=campaign.name if campaign else campaign_id,
+            nonprofit=campaign.nonprofit if campaign else None,
+            hashtags=tuple(campaign.hashtags) if campaign else (),
+            url=campaign.url if campaign else None,
+            description=campaign.description if campaign else None,
+            videos=videos,
+            creators=total.creators if total else 0,
+            donation_minor=donation,
+            currency=currency,
+            currency_digits=minor_digits(currency),
+            raised=format_minor(donation, currency),
+            donation_per_video_minor=campaign.price_minor if campaign else None,
+            donation_cap_minor=cap,
+            cap=None if cap is None else format_minor(cap, currency),
+            goal_videos=goal,
+            percent_of_cap=None if pct_cap is None else round(pct_cap, 2),
+            percent_of_goal=None if pct_goal is None else round(pct_goal, 2),
+            starts_at=iso_dt(campaign.starts_at) if campaign else None,
+            ends_at=iso_dt(campaign.ends_at) if campaign else None,
+            status=status,
+            updated_at=iso(total.updated_at) if total else None,
+            version=total.version if total else 0,
+            videos_per_minute=self.videos_per_minute(campaign_id, now),
+        )
 
-    def videos_per_minute(self, campaign_id: str, now: float | None = None) -> list[dict]:
+    def videos_per_minute(self, campaign_id: str, now: float | None = None) -> tuple[MinuteVideos, ...]:
         """Videos per event-time minute for the last :data:`HISTORY_MINUTES` minutes, oldest
         first, the current minute last; minutes without videos are 0."""
         now = self.clock() if now is None else now
         current = int(now) // 60 * 60
         rows = self.minutes.get(campaign_id, {})
-        out = []
-        for minute in range(current - (HISTORY_MINUTES - 1) * 60, current + 60, 60):
-            row = rows.get(minute)
-            out.append({"minute": iso(minute), "videos": row.videos if row else 0})
-        return out
+        return tuple(
+            MinuteVideos(iso(minute), row.videos if (row := rows.get(minute)) else 0)
+            for minute in range(current - (HISTORY_MINUTES - 1) * 60, current + 60, 60)
+        )
 
-    def views(self) -> list[dict]:
+    def views(self) -> list[CampaignView]:
         return [v for v in (self.view(cid) for cid in self.ids()) if v is not None]

@@ -161,6 +161,55 @@ def test_unknown_and_malformed_ids_are_clear_json_errors():
     run(go())
 
 
+class RemovedAfterTheCheck(CounterState):
+    """A state whose campaign ``gone`` passes the 404 check and is removed right after it
+    (``subscribe`` and ``view`` are what the handlers call between the check and the answer)."""
+
+    def __contains__(self, campaign_id: str) -> bool:
+        return campaign_id == "gone" or super().__contains__(campaign_id)
+
+
+def test_a_campaign_removed_between_the_check_and_the_snapshot_is_a_404():
+    async def go():
+        state = RemovedAfterTheCheck(clock=lambda: NOW)
+        state.apply(CAMPAIGNS)
+        state.ready = True
+        async with client_for(state) as client:
+            for path in ("/api/campaigns/gone", "/api/campaigns/gone/events"):
+                resp = await client.get(path)
+                assert resp.status == 404, path
+                assert resp.content_type == "application/json"
+                assert await resp.json() == {"error": "not_found", "message": "no campaign 'gone'"}
+            assert state.subscribers == set()  # the stream's subscriber was let go
+            ok = await client.get("/api/campaigns/yen-drive/events")
+            assert ok.status == 200 and (await next_frame(ok))["event"] == "snapshot"
+            ok.close()
+
+    run(go())
+
+
+def test_views_are_typed_and_serialise_to_the_documented_object_in_order():
+    from dataclasses import fields
+
+    from forgood.serve.openapi import _CAMPAIGN
+    from forgood.serve.state import CampaignView, MinuteVideos
+
+    state = make_state()
+    view = state.view("red-nose-day-2026")
+    assert isinstance(view, CampaignView) and isinstance(view.videos_per_minute[-1], MinuteVideos)
+    assert state.view("nope") is None
+    names = [f.name for f in fields(CampaignView)]
+    assert list(orjson.loads(orjson.dumps(view))) == names  # the JSON's keys, in order
+    assert names[:2] == ["id", "name"] and names[-2:] == ["version", "videos_per_minute"]
+    assert set(names) == set(_CAMPAIGN["properties"]) and set(_CAMPAIGN["required"]) <= set(names)
+    assert orjson.dumps(view.videos_per_minute[-1]) == b'{"minute":"2026-11-24T12:30:00Z","videos":20}'
+    # a total without a definition: the id stands in for the name, no campaign fields
+    state.apply([CampaignTotal("orphan", 1, 1, 5, "EUR", int(NOW), 3)])
+    orphan = orjson.loads(orjson.dumps(state.view("orphan")))
+    assert orphan["name"] == "orphan" and orphan["hashtags"] == [] and orphan["status"] is None
+    assert orphan["raised"] == "€0.05" and orphan["version"] == 3
+
+
 def test_the_api_is_read_only():
     async def go():
         async with client_for(make_state()) as client:
