@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test` (each does all set-up first).
-.PHONY: setup demo test unit stack-up stack-down clean
+.PHONY: setup demo lint test unit stack-up stack-down clean
 
 VENV := .venv
 FORGOOD := $(VENV)/bin/forgood
@@ -10,9 +10,15 @@ setup:
 demo: setup
 	$(FORGOOD) demo
 
-test: setup
+# Lint and types first (config in pyproject.toml): a finding fails `make test` before pytest runs.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup lint
 	$(VENV)/bin/python -m pytest
 
+# Fast: unit tests only, no lint.
 unit: setup
 	$(VENV)/bin/python -m pytest tests/unit
 

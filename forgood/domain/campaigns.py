@@ -9,10 +9,11 @@ Several campaigns may share a hashtag; a video carrying it counts for each whose
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Iterable, Sequence
+from typing import Annotated
 
 import yaml
 from pydantic import (
@@ -21,9 +22,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from forgood.domain.errors import ConfigError
 from forgood.domain.hashtags import is_valid_campaign_hashtag, normalize_hashtag
@@ -88,7 +91,7 @@ class Campaign(BaseModel):
 
     @field_validator("ends_at")
     @classmethod
-    def _after_start(cls, value: datetime, info) -> datetime:
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
         starts_at = info.data.get("starts_at")
         if starts_at is not None and value <= starts_at:
             raise ValueError(f"ends_at ({value}) must be after starts_at ({starts_at})")
@@ -102,7 +105,7 @@ class Campaign(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Campaign":
+    def _consistent(self) -> Campaign:
         problems = []
         for name in ("donation_per_video", "donation_cap"):
             amount = getattr(self, name)
@@ -140,12 +143,12 @@ class Campaign(BaseModel):
         return self.model_dump_json().encode()
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "Campaign":
+    def from_json(cls, raw: bytes | str) -> Campaign:
         """Parse a campaign published by :meth:`to_json`; raises ``ValidationError``."""
         return cls.model_validate_json(raw)
 
 
-def _describe(error: dict, index: int, raw: object) -> str:
+def _describe(error: ErrorDetails, index: int, raw: object) -> str:
     cid = raw.get("id") if isinstance(raw, dict) else None
     where = f"campaigns[{index}]" + (f" (id={cid})" if cid else "")
     loc = ".".join(str(part) for part in error["loc"]) or "campaign"

@@ -9,9 +9,10 @@ accepted and ignored; ``region`` may be absent or null; every other field is req
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from forgood.domain.errors import InvalidEvent
 
@@ -59,7 +60,7 @@ class VideoCreated(BaseModel):
         return math.floor(self.created_at.timestamp()) // 60 * 60
 
 
-def _reason_for(error: dict) -> tuple[str, str]:
+def _reason_for(error: ErrorDetails) -> tuple[str, str]:
     kind = error["type"]
     loc = ".".join(str(part) for part in error["loc"])
     field = str(error["loc"][0]) if error["loc"] else ""
@@ -111,7 +112,7 @@ def parse_video_created(
     for tag in event.hashtags:
         if len(tag) > MAX_TAG_LENGTH:
             raise InvalidEvent("too_long", f"a hashtag is longer than {MAX_TAG_LENGTH} characters")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if event.created_at > now + max_future_skew:
         raise InvalidEvent(
             "future_timestamp",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, InvalidOperation
 
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
 #: Enough precision that no amount a campaign could name is ever rounded (Decimal's default is 28).
 _EXACT = Context(prec=200, Emax=10_000, Emin=-10_000)
-
-from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 _KNOWN_CURRENCIES = frozenset(list_currencies())
 

@@ -13,7 +13,7 @@ The cap rule is order-independent, so any replay of the same events gives the sa
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def total_donation(videos: int, price_minor: int, cap_minor: int | None) -> int:

@@ -7,9 +7,9 @@ An invalid value raises :class:`pydantic.ValidationError` at start-up, naming th
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-import re
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator

@@ -22,7 +22,6 @@ from forgood.domain.settings import Settings, get_settings
 from .alertmanager import Alertmanager
 from .clickhouse import ClickHouse
 from .kafka import Kafka
-from .prometheus import Prometheus
 from .layout import StackLayout
 from .ports import port_in_use, port_taken_message
 from .process import (
@@ -35,6 +34,7 @@ from .process import (
     terminate,
     write_pid,
 )
+from .prometheus import Prometheus
 from .service import LocalService, ServiceStatus
 
 UP_TIMEOUT_S = 60.0

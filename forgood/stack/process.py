@@ -7,7 +7,7 @@ import shlex
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Processes this Python process started: kept so they are reaped (no zombies, no
@@ -22,7 +22,7 @@ def spawn(command: list[str], log_file: Path, cwd: Path) -> int:
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         log.write(f"\n=== {started} forgood stack: {shlex.join(command)}\n".encode())
         log.flush()
         child = subprocess.Popen(

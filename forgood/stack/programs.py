@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from forgood.domain.errors import StackError
@@ -44,7 +44,7 @@ def find_program(names: Sequence[str], paths: Sequence[str], what: str, package:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def program_version(path: str) -> str:
     """``2.42.0`` from ``<path> --version`` ("prometheus, version 2.42.0+ds (branch ...)").
 

@@ -90,7 +90,7 @@ class LocalService(ABC):
     def command(self) -> list[str]:
         """The argv to start the server; raises StackError if the program is not installed."""
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 (optional hook: by default nothing to check)
         """Before a start, without side effects: raise StackError if the start cannot work
         (program missing, data folder unusable). Runs before any service is started."""
 
@@ -102,7 +102,7 @@ class LocalService(ABC):
         """What runs, with its version (e.g. "Apache Kafka 4.1.1"); "" if unknown."""
         return ""
 
-    def wipe(self) -> None:
+    def wipe(self) -> None:  # noqa: B027 (optional hook: by default no data to delete)
         """Delete the service's data (``forgood stack reset``); it must be stopped."""
 
     @abstractmethod
