@@ -27,6 +27,7 @@ from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics
 from sinks import metrics
 from sinks.clickhouse import ClickHouseSink
+from sinks.schema import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,10 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
 
 def decode(settings: Settings, topic: str, value: bytes) -> CampaignTotal | CampaignMinute | None:
     """Decode an aggregate record; None (and a metric, and a log line) if it is corrupt."""
+    table = next((t for t in TABLES if t.topic(settings) == topic), TABLES[-1])
+    metrics.SINK_RECORDS.labels(table.label).inc()
     try:
-        if topic == settings.totals_topic:
-            metrics.SINK_RECORDS.labels("total").inc()
-            return CampaignTotal.from_bytes(value)
-        metrics.SINK_RECORDS.labels("minute").inc()
-        return CampaignMinute.from_bytes(value)
+        return table.contract.from_bytes(value)
     except (ValueError, TypeError) as exc:
         metrics.SINK_BAD_RECORDS.inc()
         log.error("skipping corrupt aggregate record on %s: %s", topic, exc)

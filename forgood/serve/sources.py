@@ -38,6 +38,7 @@ from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics, pipeline_topics
 from forgood.serve.state import KEEP_MINUTES, CounterState, Removed
 from sinks.clickhouse import connect
+from sinks.schema import MINUTES, TOTALS
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,8 @@ def load_clickhouse(settings: Settings, now: float | None = None) -> Loaded:
     since = int(now if now is not None else time.time()) // 60 * 60 - KEEP_MINUTES * 60
     client = connect(settings)
     try:
-        totals = client.execute(
-            "SELECT campaign_id, argMax(videos, version), argMax(creators, version), "
-            "argMax(donation_minor, version), argMax(currency, version), toUInt32(argMax(updated_at, version)), "
-            f"max(version) FROM {db}.campaign_totals_versions GROUP BY campaign_id"
-        )
-        minutes = client.execute(
-            "SELECT campaign_id, toUInt32(minute) AS m, argMax(videos, version), argMax(donation_minor, version), "
-            f"max(version) FROM {db}.campaign_minutes_versions WHERE minute >= toDateTime({since}) "
-            "GROUP BY campaign_id, minute"
-        )
+        totals = client.execute(TOTALS.contract.latest_sql(TOTALS.qualified(db)))
+        minutes = client.execute(MINUTES.contract.latest_sql(MINUTES.qualified(db), f"minute >= toDateTime({since})"))
     except ServerException as exc:
         if exc.code in _NO_SCHEMA:
             log.info("ClickHouse has no forgood tables in %s yet: starting from the topics alone", db)
@@ -101,10 +94,7 @@ def load_clickhouse(settings: Settings, now: float | None = None) -> Loaded:
         raise
     finally:
         client.disconnect()
-    return Loaded(
-        [CampaignTotal(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]), int(r[6])) for r in totals],
-        [CampaignMinute(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in minutes],
-    )
+    return Loaded([TOTALS.contract.from_row(r) for r in totals], [MINUTES.contract.from_row(r) for r in minutes])
 
 
 def _aggregate_specs(settings: Settings):
@@ -121,9 +111,9 @@ def decode(settings: Settings, topic: str, key: bytes | None, value: bytes | Non
             return Campaign.from_json(value)
         if value is None:
             return None  # a tombstone on an aggregate topic: nothing to show
-        if topic == settings.totals_topic:
-            return CampaignTotal.from_bytes(value)
-        return CampaignMinute.from_bytes(value)
+        if topic == TOTALS.topic(settings):
+            return TOTALS.contract.from_bytes(value)
+        return MINUTES.contract.from_bytes(value)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         log.error("skipping unreadable record on %s: %s", topic, exc)
         return None
