@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
@@ -27,6 +29,7 @@ from sinks import metrics
 from sinks.schema import TABLES, Table, migrate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def connect(settings: Settings) -> Client:
@@ -123,7 +126,7 @@ class ClickHouseSink:
         """
         return self._retrying(self.write, "write batch")
 
-    def _retrying(self, call, what: str):
+    def _retrying(self, call: Callable[[], T], what: str) -> T:
         for attempt in Retrying(
             retry=retry_if_exception_type((SinkUnavailable, ClickHouseError, OSError, EOFError)),
             wait=wait_exponential(multiplier=0.2, max=10),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from clickhouse_driver import Client
 
@@ -139,7 +139,7 @@ def migrate(client: Client, database: str) -> int:
             client.execute(statement.format(db=database))
         client.execute(
             f"INSERT INTO {database}.schema_migrations (version, applied_at) VALUES",
-            [(number, datetime.now(timezone.utc))],
+            [(number, datetime.now(UTC))],
         )
         log.info("applied ClickHouse migration %d to %s", number, database)
     return max(n for n, _ in MIGRATIONS)

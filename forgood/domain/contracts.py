@@ -22,9 +22,10 @@ the unit tests check that they create exactly these columns and key.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, ClassVar, Generic, Sequence, TypeVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 #: Separator between key fields in a Kafka key (ASCII unit separator: never in an id).
 KEY_SEP = "\x1f"
@@ -54,7 +55,7 @@ class Column:
 
     def to_clickhouse(self, value: Any) -> Any:
         """The field's value as clickhouse-driver inserts it."""
-        return datetime.fromtimestamp(value, tz=timezone.utc) if self.epoch_seconds else value
+        return datetime.fromtimestamp(value, tz=UTC) if self.epoch_seconds else value
 
     def from_clickhouse(self, value: Any) -> Any:
         """A value read by :meth:`RecordContract.latest_sql` as the field's Python value."""
@@ -79,7 +80,7 @@ class RecordContract(Generic[R]):
     version_field: str | None = None
 
     def __post_init__(self) -> None:
-        names = [f.name for f in fields(self.record)]
+        names = [f.name for f in fields(cast(Any, self.record))]
         unknown = [f for f in (*self.key_fields, self.version_field or names[0]) if f not in names]
         if unknown or not self.key_fields:
             raise ValueError(f"{self.record.__name__}: key/version fields {unknown} are not fields of the record")
@@ -135,7 +136,7 @@ class RecordContract(Generic[R]):
         """A record from a ClickHouse row in :attr:`columns` order (as :meth:`latest_sql` reads)."""
         if len(values) != len(self.columns):
             raise ValueError(f"{self.record.__name__}: {len(values)} values for {len(self.columns)} columns")
-        return self.record(**{c.name: c.from_clickhouse(v) for c, v in zip(self.columns, values)})
+        return self.record(**{c.name: c.from_clickhouse(v) for c, v in zip(self.columns, values, strict=True)})
 
 
 class Contracted:

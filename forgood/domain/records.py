@@ -55,7 +55,7 @@ class CampaignVideoBatch(Contracted):
         )
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "CampaignVideoBatch":
+    def from_bytes(cls, raw: bytes) -> CampaignVideoBatch:
         """Decode a batch; also reads the one-video records of forgood 0.1's first release
         (``[campaign_id, video_id, creator_id, minute, created_at]``), so a topic written by
         it can be drained by this version."""
@@ -70,7 +70,7 @@ class CampaignVideoBatch(Contracted):
         )
 
     @classmethod
-    def chunked(cls, campaign_id: str, videos: list[CampaignVideo], size: int) -> list["CampaignVideoBatch"]:
+    def chunked(cls, campaign_id: str, videos: list[CampaignVideo], size: int) -> list[CampaignVideoBatch]:
         """``videos`` split into batches of at most ``size`` (records stay well under 1 MB)."""
         return [cls(campaign_id, tuple(videos[i : i + size])) for i in range(0, len(videos), size)]
 
@@ -91,7 +91,7 @@ class CampaignTotal(Contracted):
         return orjson.dumps(self)  # a dataclass: its fields in order, as asdict would
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "CampaignTotal":
+    def from_bytes(cls, raw: bytes) -> CampaignTotal:
         return cls(**orjson.loads(raw))
 
 
@@ -109,7 +109,7 @@ class CampaignMinute(Contracted):
         return orjson.dumps(self)  # a dataclass: its fields in order, as asdict would
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "CampaignMinute":
+    def from_bytes(cls, raw: bytes) -> CampaignMinute:
         return cls(**orjson.loads(raw))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from forgood.serve.openapi import OPENAPI
 from forgood.serve.state import CAMPAIGN_ID, CounterState
@@ -66,7 +67,8 @@ def _campaign_id(request: web.Request) -> str:
     return cid
 
 
-def json_response(request: web.Request, payload, *, max_age: int = JSON_MAX_AGE, status: int = 200) -> web.Response:
+def json_response(request: web.Request, payload: object, *, max_age: int = JSON_MAX_AGE,
+                  status: int = 200) -> web.Response:
     """JSON with a short max-age and a strong ETag; 304 when If-None-Match matches."""
     body = orjson.dumps(payload)
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
@@ -119,7 +121,7 @@ async def preflight(request: web.Request) -> web.Response:
 
 # --- Server-Sent Events ----------------------------------------------------------------------
 
-def sse_frame(event: str, data, event_id: int | str | None = None) -> bytes:
+def sse_frame(event: str, data: object, event_id: int | str | None = None) -> bytes:
     """One SSE frame: ``event:``, optional ``id:``, one ``data:`` line (compact JSON), blank line."""
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
     return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
@@ -169,10 +171,10 @@ async def _stream(request: web.Request, campaign_id: str | None) -> web.StreamRe
             first = sse_frame("snapshot", view, view.version)
         await response.prepare(request)
         await response.write(b"retry: 2000\n" + first)
-        while not subscriber.closed:
+        while True:  # close() wakes the subscriber, so a closed one leaves at once
             try:
                 await asyncio.wait_for(subscriber.wake.wait(), timeout=heartbeat)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
             if subscriber.closed:
@@ -189,7 +191,7 @@ async def _stream(request: web.Request, campaign_id: str | None) -> web.StreamRe
 
 # --- pages -----------------------------------------------------------------------------------
 
-def _page(name: str):
+def _page(name: str) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         if "id" in request.match_info and not CAMPAIGN_ID.fullmatch(request.match_info["id"]):
             raise web.HTTPNotFound()
@@ -201,7 +203,7 @@ def _page(name: str):
 # --- middleware and headers ------------------------------------------------------------------
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """API paths answer errors as JSON; pages get a short text error."""
     try:
         return await handler(request)
@@ -257,7 +259,8 @@ def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path
     favicon = (static_dir / "favicon.svg").read_bytes()
 
     async def _favicon(request: web.Request) -> web.Response:
-        return web.Response(body=favicon, content_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+        return web.Response(body=favicon, content_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     r.add_get("/favicon.ico", _favicon)
     app.on_response_prepare.append(_common_headers)

@@ -22,9 +22,9 @@ import asyncio
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime
 
 from forgood.domain.campaigns import Campaign
 from forgood.domain.money import format_minor, minor_digits
@@ -41,11 +41,11 @@ KEEP_MINUTES = 120
 
 def iso(epoch_s: int | float) -> str:
     """``2026-11-24T19:00:00Z`` for an epoch second."""
-    return datetime.fromtimestamp(int(epoch_s), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(epoch_s), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_dt(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +238,13 @@ class CounterState:
         """The API's answer for one campaign, or None if it is unknown."""
         campaign = self.campaigns.get(campaign_id)
         total = self.totals.get(campaign_id)
-        if campaign is None and total is None:
+        if total is not None:
+            currency = total.currency
+        elif campaign is not None:
+            currency = campaign.currency
+        else:
             return None
         now = self.clock()
-        currency = total.currency if total else campaign.currency
         videos = total.videos if total else 0
         donation = total.donation_minor if total else 0
         cap = campaign.cap_minor if campaign else None
@@ -250,7 +253,7 @@ class CounterState:
         pct_goal = percent_of(videos, goal)
         status = None
         if campaign is not None:
-            now_dt = datetime.fromtimestamp(now, tz=timezone.utc)
+            now_dt = datetime.fromtimestamp(now, tz=UTC)
             status = "upcoming" if now_dt < campaign.starts_at else "ended" if now_dt >= campaign.ends_at else "live"
         return CampaignView(
             id=campaign_id,

@@ -4,7 +4,7 @@ ClickHouse columns — and the sink's schema and INSERTs agree with it."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -104,7 +104,7 @@ def test_a_contract_must_name_every_field_in_order():
 
 def test_to_columns_and_from_row_convert_epoch_seconds():
     columns = CampaignMinute.contract.to_columns([MINUTE])
-    assert columns == [["dance"], [datetime.fromtimestamp(M, tz=timezone.utc)], [3], [600], [V]]
+    assert columns == [["dance"], [datetime.fromtimestamp(M, tz=UTC)], [3], [600], [V]]
     assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V)) == TOTAL
     with pytest.raises(ValueError):
         CampaignTotal.contract.from_row(("dance", 3))
@@ -181,7 +181,7 @@ def test_the_sink_writes_each_table_from_its_contract_keeping_the_newest_version
         sink.add(row)
     assert sink.buffered == 4
     assert sink.write() == 4
-    utc = lambda s: datetime.fromtimestamp(s, tz=timezone.utc)  # noqa: E731
+    utc = lambda s: datetime.fromtimestamp(s, tz=UTC)  # noqa: E731
     assert client.calls == [
         ("INSERT INTO fg.campaign_totals_versions "
          "(campaign_id, videos, creators, donation_minor, currency, updated_at, version) VALUES",

@@ -11,7 +11,8 @@ M = 1_795_546_800
 
 
 def test_batch_round_trips_including_created_at():
-    batch = CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "u1", M, 1.5), CampaignVideo("dance", "v2", "u2", M + 60, 2.0)))
+    batch = CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "u1", M, 1.5),
+                                         CampaignVideo("dance", "v2", "u2", M + 60, 2.0)))
     raw = batch.to_bytes()
     assert orjson.loads(raw) == ["dance", [["v1", "u1", M, 1.5], ["v2", "u2", M + 60, 2.0]]]
     back = CampaignVideoBatch.from_bytes(raw)
@@ -21,7 +22,8 @@ def test_batch_round_trips_including_created_at():
 
 def test_one_video_records_of_the_first_release_are_read_as_a_batch_of_one():
     legacy = orjson.dumps(["dance", "v1", "u1", M, 1.5])
-    assert CampaignVideoBatch.from_bytes(legacy) == CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "u1", M),))
+    expected = CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "u1", M),))
+    assert CampaignVideoBatch.from_bytes(legacy) == expected
 
 
 @pytest.mark.parametrize("size, expected", [(1, [1, 1, 1]), (2, [2, 1]), (3, [3]), (10, [3])])
