@@ -1,13 +1,10 @@
-import sys
-from pathlib import Path
+"""Hooks for the whole test run. Helpers are imported from ``tests.support`` (the repository
+root is on sys.path through ``pythonpath`` in pyproject.toml's [tool.pytest.ini_options])."""
 
-# tests/eventset.py and friends are importable as plain modules.
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.support.reporting import SUMMARIES
 
 
 def pytest_terminal_summary(terminalreporter):
-    from reporting import SUMMARIES
-
     for text in SUMMARIES:
         terminalreporter.write_line("")
         terminalreporter.write(text)

@@ -22,11 +22,11 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import wait_until
 
 from forgood import stack
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

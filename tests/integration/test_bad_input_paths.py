@@ -6,9 +6,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import read_topic, wait_until
 
 from producers.campaigns import read_campaigns
+from tests.support.topics import read_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

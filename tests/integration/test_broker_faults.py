@@ -17,7 +17,7 @@ the replay is left alone. A replay that fails or was interrupted is run again, o
 file, once the broker answers, re-sending what it had already sent (the pipeline must absorb
 those duplicates). The worker and the sink are not restarted unless they exit; every exit is
 recorded. The test then waits (bounded) until ClickHouse's ``campaign_totals`` and
-``campaign_minutes`` equal the oracle of ``tests/eventset.py`` exactly, and adds a summary to
+``campaign_minutes`` equal the oracle of ``tests/support/eventset.py`` exactly, and adds a summary to
 the end of the run (broker restart time, time until exact, replays, process exits).
 ``FORGOOD_BROKER_FAULT_SEED`` fixes the event set and the fault point (random by default).
 """
@@ -38,9 +38,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, read_back, settings_env, wait_until
-from eventset import generate, make_campaigns, oracle
-from reporting import SUMMARIES
 from rich.console import Console
 from rich.table import Table
 
@@ -50,6 +47,11 @@ from producers.campaigns import publish_campaigns
 from forgood.stack.endpoints import Endpoint
 from forgood.stack.ports import port_in_use
 from forgood.stack.process import is_alive
+from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.processes import REPO, settings_env
+from tests.support.readback import read_back
+from tests.support.reporting import SUMMARIES
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

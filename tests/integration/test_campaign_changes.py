@@ -11,10 +11,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import wait_until
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

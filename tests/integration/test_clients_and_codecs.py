@@ -1,7 +1,7 @@
 """Every client and codec a platform may use, on the real local stack.
 
 Platforms produce with librdkafka (kcat, confluent-kafka) or Java, and compress. One event set
-(tests/eventset.py: duplicates, multi-campaign, out-of-window, invalid and cap-hitting events,
+(tests/support/eventset.py: duplicates, multi-campaign, out-of-window, invalid and cap-hitting events,
 with its independent oracle) is cut into disjoint slices; each slice is produced into the same
 source topic by one client x codec: kcat (librdkafka, ``-z``) and kafka-python
 (``compression_type=``), each with gzip, snappy, lz4 and zstd, keyed by video id, many records
@@ -16,7 +16,7 @@ per batch. Then:
 The second test runs the worker without its codec libraries (``cramjam`` made unimportable
 for that process): the lz4 / snappy / zstd batches cannot be decoded. The worker must not
 crash (loop): it logs each skipped batch once with its offsets, counts everything it can
-decode exactly, and commits past the skipped batches (streams.undecodable).
+decode exactly, and commits past the skipped batches (streams.faust_patches.undecodable_batches).
 """
 
 from __future__ import annotations
@@ -31,17 +31,18 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-from conftest import read_back, wait_until
-from eventset import generate, make_campaigns, oracle
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer import fetcher as kafka_fetcher
-from reporting import SUMMARIES
 
 from forgood.domain.campaigns import load_campaign_file
 from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
 from producers.reading import records_to_end
 from producers.sending import key_of
+from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.readback import read_back
+from tests.support.reporting import SUMMARIES
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -278,7 +279,7 @@ def test_a_worker_without_codec_libraries_skips_what_it_cannot_decode_and_counts
     assert {codec for *_, codec in skipped} == {"lz4", "zstd", "snappy"}
     assert {topic for topic, *_ in skipped} == {run_settings.video_topic}
     assert "Drain messages raised" not in log, procs.tail()
-    # A jump over skipped offsets only is no jump: streams.faust_fixes must not seek back for it
+    # A jump over skipped offsets only is no jump: streams.faust_patches.offset_jumps must not seek back for it
     # (it would re-fetch and re-skip the batch for ever). Other jumps keep their seek back.
     jumps = re.findall(r"offset jump on \S+\[(\d+)\]: offsets (\d+)\.\.(\d+) were not read", log)
     assert not [j for j in jumps if {(int(j[0]), o) for o in range(int(j[1]), int(j[2]) + 1)} <= lost], log

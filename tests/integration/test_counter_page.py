@@ -18,11 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import REPO, wait_until
 from test_serve import NOW, campaign_spec, get_json, start_pipeline_and_serve
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
+from tests.support.processes import REPO
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,16 @@ def events(path: Path, prefix: str, count: int, minutes: range, seed: int) -> No
                                  "creator_id": f"fan-{rng.randrange(160)}", "hashtags": ["RedNoseDay", "fyp"],
                                  "created_at": created.isoformat()}))
     path.write_text("\n".join(lines) + "\n")
+
+
+def wait_in(page, expression: str, timeout_ms: int, what: str) -> None:
+    """``page.wait_for_function(expression)``, bounded, failing with what did not happen."""
+    try:
+        page.wait_for_function(expression, timeout=timeout_ms)
+    except Exception as exc:
+        if type(exc).__name__ != "TimeoutError":  # playwright's, imported with the package below
+            raise
+        raise AssertionError(f"timed out after {timeout_ms / 1000:g}s waiting for {what} ({expression})") from exc
 
 
 def videos(base: str) -> int | None:
@@ -77,31 +88,33 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.goto(f"{base}/c/{CID}", wait_until="load")
             counter = "document.querySelector('[data-counter=videos]').textContent"
-            page.wait_for_function(f"{counter} === '400'", timeout=30_000)
+            wait_in(page, f"{counter} === '400'", 30_000, "the page's videos counter to show 400")
             assert page.text_content("h1") == "Red Nose Day"
             assert "Comic Relief" in page.text_content("[data-nonprofit-line]")
-            page.wait_for_function("document.querySelector('[data-counter=raised]').textContent === '$800.00'",
-                                   timeout=10_000)
+            wait_in(page, "document.querySelector('[data-counter=raised]').textContent === '$800.00'", 10_000,
+                    "the page's raised counter to show $800.00")
             assert page.locator("[data-chart] rect").count() == 60
             assert page.get_attribute("[data-live]", "class") == "live-dot on"
 
             # New videos counted while the page is open: the numbers roll up without a reload.
             events(tmp_path / "second.jsonl", "second", 57, range(0, 2), seed=2)
             assert procs.run("produce", "--from", str(tmp_path / "second.jsonl"), "--quiet").returncode == 0
-            page.wait_for_function(f"{counter} === '457'", timeout=60_000)
-            page.wait_for_function("document.querySelector('[data-counter=raised]').textContent === '$914.00'",
-                                   timeout=10_000)
+            wait_in(page, f"{counter} === '457'", 60_000, "the open page to roll up to 457 videos (SSE, no reload)")
+            wait_in(page, "document.querySelector('[data-counter=raised]').textContent === '$914.00'", 10_000,
+                    "the open page's raised counter to roll up to $914.00")
             status, api = get_json(f"{base}/api/campaigns/{CID}")
             assert page.text_content("[data-counter=creators]") == f"{api['creators']:,}"
             assert page.text_content("[data-progress=goal] .pct") == "46%"
-            page.wait_for_timeout(1200)  # let the bars' transition finish
+            # The bars' CSS transitions (.fill width, 0.8 s) finished: no CSSTransition left running.
+            wait_in(page, "!document.getAnimations().some(a => a instanceof CSSTransition)", 10_000,
+                    "the bars' transitions to finish before the screenshot")
             page.screenshot(path=str(shot), full_page=True)
 
             embed = browser.new_page(viewport={"width": 420, "height": 220})
             embed.on("console", lambda m: problems.append(f"embed console {m.type}: {m.text}") if m.type == "error" else None)
             embed.on("pageerror", lambda e: problems.append(f"embed page error: {e}"))
             embed.goto(f"{base}/embed/{CID}?theme=dark", wait_until="load")
-            embed.wait_for_function(f"{counter} === '457'", timeout=30_000)
+            wait_in(embed, f"{counter} === '457'", 30_000, "the embed widget's videos counter to show 457")
             assert embed.evaluate("document.documentElement.scrollHeight") <= 220, "the widget must fit its iframe"
         finally:
             browser.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import Processes, wait_until
+
+from tests.support.processes import Processes
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -25,28 +25,32 @@ import random
 import signal
 import threading
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
-from badinputs import one_of_each
-from conftest import Processes, read_back, read_topic, wait_until
-from eventset import generate, make_campaigns, oracle
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from reporting import SUMMARIES
 from rich.console import Console
 from rich.table import Table
 
 from forgood import stack
 from forgood.domain.campaigns import load_campaign_file
 from forgood.domain.events import REASONS
+from forgood.stack.process import is_alive
 from producers.campaigns import publish_campaigns
 from producers.client import make_producer
 from producers.sending import SendReport, finish, send_raw
 from sinks.clickhouse import connect
+from tests.support.badinputs import one_of_each
+from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.processes import Processes
+from tests.support.readback import read_back
+from tests.support.reporting import SUMMARIES
+from tests.support.settings import namespaced
+from tests.support.topics import read_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +87,7 @@ class Producer:
                 for raw in lines[i:i + step]:
                     send_raw(self.producer, self.topic, raw, self.report)
                 self.producer.flush()
-                time.sleep(pace_s / 20)
+                time.sleep(pace_s / 20)  # pacing: the chunk is spread over ~pace_s (the load, not a wait)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
@@ -114,13 +118,9 @@ def write_campaigns(path: Path, campaigns, cap_override=None):
 def test_faults_change_nothing(mix, stack_settings, tmp_path_factory):
     rng = random.Random(mix["seed"])
     tmp = tmp_path_factory.mktemp("faults")
-    rid = "f" + uuid.uuid4().hex[:10]
-    s = stack_settings.model_copy(update={
-        "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created", "app_id": f"forgood-{rid}",
-        "clickhouse_url": stack_settings.clickhouse_url.rsplit("/", 1)[0] + f"/forgood_{rid}",
-        "state_dir": tmp / "state", "partitions": 4, "worker_metrics_port": 0, "sink_metrics_port": 0,
-        "session_timeout_s": 6.0,
-    })
+    # Its own namespace per hypothesis example (not the function-scoped make_settings fixture).
+    s = namespaced(stack_settings, tmp / "state", tag="f")
+    rid = s.topic_prefix.rstrip("-")
     db = s.clickhouse.database
     logs = tmp / "logs"
     logs.mkdir()
@@ -144,26 +144,29 @@ def test_faults_change_nothing(mix, stack_settings, tmp_path_factory):
         for i in range(1, CRASHES + 1):  # worker crashes at random moments mid-chunk
             procs.wait_for_log("worker-a", "[^Worker]: Ready")
             thread = producer.chunk(chunks[i])
-            time.sleep(rng.uniform(0.2, 2.5))
+            time.sleep(rng.uniform(0.2, 2.5))  # fault schedule: the crash strikes at a random moment mid-chunk
             procs.kill("worker-a", signal.SIGKILL)
             counts["crashes"] += 1
             thread.join()
             procs.start("worker-a", "worker")
-            time.sleep(rng.uniform(0, 4))
+            time.sleep(rng.uniform(0, 4))  # fault schedule: a random gap before the next chunk (which waits for Ready)
 
         # ClickHouse outage under load: counting goes on, the sink retries, nothing is dropped.
         ch = next(x for x in stack.status(stack_settings) if x.name == "clickhouse")
+        acked_before = producer.report.acked
         thread = producer.chunk(chunks[6])
-        time.sleep(0.5)
+        wait_until(lambda: producer.report.acked - acked_before >= len(chunks[6]) // 4, 60, 0.02,
+                   what="a quarter of the chunk on the topic before ClickHouse is killed (events flowing)")
         os.kill(ch.pid, signal.SIGKILL)
         counts["clickhouse_outages"] += 1
         thread.join()
-        time.sleep(5)
+        wait_until(lambda: not is_alive(ch.pid), 30, 0.1, what=f"ClickHouse (pid {ch.pid}) gone after SIGKILL")
+        time.sleep(5)  # fault schedule: the outage lasts 5 s more (the sink retries meanwhile), not a wait
         stack.up(stack_settings)
 
         # The sink crashes mid-stream.
         thread = producer.chunk(chunks[7])
-        time.sleep(rng.uniform(0.2, 1.5))
+        time.sleep(rng.uniform(0.2, 1.5))  # fault schedule: the crash strikes at a random moment mid-chunk
         procs.kill("sink", signal.SIGKILL)
         counts["sink_crashes"] += 1
         thread.join()

@@ -12,11 +12,13 @@ import signal
 
 import pytest
 import yaml
-from conftest import read_back, read_topic, wait_until
-from eventset import generate, make_campaigns, oracle
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
+from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.readback import read_back
+from tests.support.topics import read_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +92,10 @@ def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(
 
 def test_forgood_run_stops_cleanly_on_sigterm(run_settings, procs):
     proc = procs.start("run", "run")
-    import time
-
-    time.sleep(8)
+    # Up, not just started: both children say so in run's log (or run exited: the assert reports it).
+    up = ("[^Worker]: Ready", "sink writing")
+    wait_until(lambda: proc.poll() is not None or all(text in procs.log("run") for text in up), 120, 0.2,
+               what=f"forgood run's worker and sink to start ({' and '.join(map(repr, up))} in its log)")
     assert proc.poll() is None, procs.tail()
     assert procs.kill("run", signal.SIGTERM) == 0, procs.tail()
 

@@ -1,10 +1,10 @@
 """Every generated bad input (one defect each) is rejected with exactly its reason."""
 
-from badinputs import one_of_each
 from hypothesis import given, settings
 
 from forgood.domain.errors import InvalidEvent
 from forgood.domain.events import REASONS, parse_video_created
+from tests.support.badinputs import one_of_each
 
 
 @settings(max_examples=100, deadline=None)
