@@ -33,17 +33,17 @@ AGGREGATES_PUBLISHED = Counter(
 )
 OFFSET_JUMPS = Counter(
     "forgood_offset_jumps_total",
-    "Fetched offsets that jumped past unread ones; each triggers a seek back (streams.faust_fixes).",
+    "Fetched offsets that jumped past unread ones; each triggers a seek back (streams.faust_patches.offset_jumps).",
 )
 UNDECODABLE_BATCHES = Counter(
     "forgood_undecodable_batches_total",
     "Record batches skipped because they cannot be decoded (codec library missing, unknown codec, "
-    "corrupt compressed bytes); their events are NOT counted (streams.undecodable).",
+    "corrupt compressed bytes); their events are NOT counted (streams.faust_patches.undecodable_batches).",
     ["topic", "reason"],
 )
 UNDECODABLE_RECORDS = Counter(
     "forgood_undecodable_records_total",
-    "Records (offsets) in skipped undecodable batches: events not counted (streams.undecodable).",
+    "Records (offsets) in skipped undecodable batches: events not counted (streams.faust_patches.undecodable_batches).",
     ["topic"],
 )
 BATCHES_PROCESSED = Counter("forgood_batches_processed_total", "Batches processed.", ["agent"])

@@ -15,7 +15,7 @@ from forgood.domain.observability import serve_metrics
 from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics
 from streams.app import build_app, changelog_topics
-from streams.monitor import prometheus_monitor
+from streams.faust_patches.batch_monitor import prometheus_monitor
 
 log = logging.getLogger(__name__)
 

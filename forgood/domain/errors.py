@@ -35,6 +35,11 @@ class StreamError(ForgoodError):
     """The stream worker failed."""
 
 
+class PatchError(StreamError):
+    """A patch to Faust, aiokafka or mode refuses to install: the library is not the version it
+    was verified with, or the code it patches is missing or changed; the message names which."""
+
+
 class SinkError(ForgoodError):
     """Writing to ClickHouse failed."""
 

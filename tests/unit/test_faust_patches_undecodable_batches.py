@@ -1,4 +1,5 @@
-"""streams.undecodable: a record batch that can never be decoded is skipped, counted and logged.
+"""Contract of streams.faust_patches.undecodable_batches: a record batch that can never be
+decoded is skipped, counted and logged.
 
 First what aiokafka 0.14 does without the patch (the batch raises out of the fetch, and the
 partition's position stays before it, so every retry -- and every restarted worker -- meets
@@ -11,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import subprocess
-import sys
-from collections import defaultdict
-from pathlib import Path
+import zlib
 from types import SimpleNamespace
 
 import aiokafka.codec
@@ -28,12 +26,18 @@ from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
-from intervaltree import IntervalTree
+from faust_patches_fakes import FakeFaustConsumer
 from prometheus_client import REGISTRY
 
-from streams import undecodable
+from forgood.domain.errors import PatchError
+from streams import faust_patches
+from streams.faust_patches import undecodable_batches as undecodable
+from streams.faust_patches import versions
 
-undecodable.install()
+faust_patches.install()
+add_gap = faust_consumer.Consumer._add_gap  # noqa: SLF001 (the patched method under test)
+new_offset = faust_consumer.Consumer._new_offset  # noqa: SLF001 (Faust's commit computation, upstream)
+patched_getmany = faust_consumer.ThreadDelegateConsumer._getmany  # noqa: SLF001 (the patched method under test)
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = range(5)
 HEADER = 61  # bytes before a v2 batch's (possibly compressed) records
@@ -83,7 +87,8 @@ def fetch_result(records: PartitionRecords, position: int = 0):
     state = SimpleNamespace(position=position, paused=False)
     state.consumed_to = lambda offset: setattr(state, "position", offset)
     assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
-    return FetchResult(records._tp, assignment=assignment, partition_records=records, backoff=0), state
+    tp = records._tp  # noqa: SLF001 (aiokafka's PartitionRecords keeps its partition private)
+    return FetchResult(tp, assignment=assignment, partition_records=records, backoff=0), state
 
 
 def counted(topic: str, reason: str) -> tuple[float, float]:
@@ -94,11 +99,9 @@ def counted(topic: str, reason: str) -> tuple[float, float]:
 
 @pytest.fixture(autouse=True)
 def fresh_state():
-    undecodable._skipped.clear()
-    undecodable._pending.clear()
+    undecodable.reset()
     yield
-    undecodable._skipped.clear()
-    undecodable._pending.clear()
+    undecodable.reset()
 
 
 @pytest.fixture
@@ -150,7 +153,7 @@ def test_upstream_corrupt_compressed_bytes_with_a_valid_crc_raise_on_every_fetch
 def test_a_batch_without_its_codec_library_is_skipped_counted_and_logged(no_lz4, caplog):
     topic = "fix-lz4"
     before = counted(topic, "codec_unavailable")
-    caplog.set_level(logging.DEBUG, logger="streams.undecodable")
+    caplog.set_level(logging.DEBUG, logger=undecodable.__name__)
     first, lz4, last = batch(NONE, 0, 3), batch(LZ4, 3, 5), batch(NONE, 8, 2)
     no_lz4()
     result, state = fetch_result(fetched(topic, first, lz4, last))
@@ -199,9 +202,9 @@ def test_a_batch_damaged_on_the_way_is_not_skipped():
     with pytest.raises(CorruptRecordException):
         result.getall()  # aiokafka's own CRC check (check_crcs, the default)
     result, state = fetch_result(fetched("fix-damaged", damaged, check_crcs=False))
-    with pytest.raises(Exception):
+    with pytest.raises(zlib.error):
         result.getall()  # the decoder's error, re-raised by the patch after its own CRC check
-    assert state.position == 0 and not undecodable._skipped
+    assert state.position == 0 and not undecodable.covered("fix-damaged", 0, 0, 20)
 
 
 def test_records_of_a_decodable_batch_are_handed_out_unchanged():
@@ -210,29 +213,10 @@ def test_records_of_a_decodable_batch_are_handed_out_unchanged():
     got = result.getall()
     assert [r.offset for r in got] == list(range(32))
     assert got[5].key == b"v-5" and got[5].value.startswith(b'{"video_id": "v-5"')
-    assert state.position == 32 and not undecodable._skipped
+    assert state.position == 32 and not undecodable.covered("fix-ok", 0, 0, 1)
 
 
 # --- Faust's commit bookkeeping ------------------------------------------------------------
-
-
-class FakeFaustConsumer:
-    """What the patched Consumer._add_gap / ThreadDelegateConsumer._getmany touch of Faust's."""
-
-    def __init__(self, assigned=(), committed=None, thread=None) -> None:
-        self._committed_offset = defaultdict(lambda: None, committed or {})
-        self._gap = defaultdict(IntervalTree)
-        self._acked = defaultdict(list)
-        self._acked_index = defaultdict(set)
-        self._assigned = set(assigned)
-        self._thread = thread
-        self.seeks = 0
-
-    def assignment(self):
-        return self._assigned
-
-    async def perform_seek(self) -> None:
-        self.seeks += 1
 
 
 def jumps() -> float:
@@ -247,12 +231,12 @@ def test_a_jump_over_skipped_batches_is_acknowledged_not_re_sought(no_lz4):
     consumer = FakeFaustConsumer(committed={tp: None})
     before = jumps()
     # Faust's _drain_messages read offset 2, then 8: it calls _add_gap(tp, 3, 8).
-    asyncio.run(faust_consumer.Consumer._add_gap(consumer, tp, 3, 8))
+    asyncio.run(add_gap(consumer, tp, 3, 8))
     assert jumps() == before and consumer.seeks == 0
-    assert sorted((i.begin, i.end) for i in consumer._gap[tp]) == [(3, 8)]
+    assert consumer.gaps(tp) == [(3, 8)]
     # Faust's own commit computation then moves past the skipped offsets.
-    consumer._acked[tp] = [0, 1, 2, 8, 9]
-    assert faust_consumer.Consumer._new_offset(consumer, tp) == 10
+    consumer.set_acked(tp, [0, 1, 2, 8, 9])
+    assert new_offset(consumer, tp) == 10
 
 
 def test_any_other_jump_still_seeks_back_to_the_committed_offsets():
@@ -261,12 +245,12 @@ def test_any_other_jump_still_seeks_back_to_the_committed_offsets():
     before = jumps()
 
     async def scenario():
-        await faust_consumer.Consumer._add_gap(consumer, tp, 7, 12)
-        await consumer._forgood_reseek
+        await add_gap(consumer, tp, 7, 12)
+        await consumer.pending_reseek()
 
     asyncio.run(scenario())
-    assert jumps() == before + 1 and consumer.seeks == 1  # streams.faust_fixes, unchanged
-    assert not consumer._gap[tp]
+    assert jumps() == before + 1 and consumer.seeks == 1  # offset_jumps, unchanged
+    assert not consumer.gaps(tp)
 
 
 def test_skipped_offsets_of_assigned_partitions_are_acknowledged_after_each_fetch(no_lz4):
@@ -281,41 +265,37 @@ def test_skipped_offsets_of_assigned_partitions_are_acknowledged_after_each_fetc
 
     consumer = FakeFaustConsumer(assigned={source}, committed={source: None},
                                  thread=SimpleNamespace(getmany=getmany))
-    assert asyncio.run(faust_consumer.ThreadDelegateConsumer._getmany(consumer, {source}, 1.0)) == {}
-    assert sorted((i.begin, i.end) for i in consumer._gap[source]) == [(0, 4)]
-    assert not consumer._gap[other]  # not Faust's partition (the campaign registry's consumer)
-    assert not undecodable._pending
+    assert asyncio.run(patched_getmany(consumer, {source}, 1.0)) == {}
+    assert consumer.gaps(source) == [(0, 4)]
+    assert not consumer.gaps(other)  # not Faust's partition (the campaign registry's consumer)
+    assert undecodable.pending() == 0
 
 
 def test_offsets_at_or_below_the_committed_one_are_not_marked_again():
     tp = TP("fix-committed", 0)
     consumer = FakeFaustConsumer(committed={tp: 5})
-    undecodable._mark_acknowledged(consumer, tp, 3, 7)
-    assert sorted((i.begin, i.end) for i in consumer._gap[tp]) == [(6, 8)]
+    undecodable.mark_acknowledged(consumer, tp, 3, 7)
+    assert consumer.gaps(tp) == [(6, 8)]
 
 
 # --- installation ----------------------------------------------------------------------------
 
 
+def test_marking_acknowledged_is_upstream_add_gap(monkeypatch):
+    # mark_acknowledged repeats Faust's own _add_gap (run synchronously after each fetch).
+    tp = TP("fix-same-as-upstream", 0)
+    ours, theirs = FakeFaustConsumer(committed={tp: 5}), FakeFaustConsumer(committed={tp: 5})
+    undecodable.mark_acknowledged(ours, tp, 3, 9)
+    asyncio.run(undecodable.offset_jumps.UPSTREAM["Consumer._add_gap"](theirs, tp, 3, 9))
+    assert ours.gaps(tp) == theirs.gaps(tp) == [(6, 10)]
+
+
 def test_install_refuses_library_versions_it_was_not_verified_with(monkeypatch):
     monkeypatch.setattr(undecodable, "_installed", False)
-    monkeypatch.setattr(undecodable, "installed_versions",
-                        lambda: {"aiokafka": "0.15.0", "faust-streaming": "0.15.3"})
+    monkeypatch.setattr(versions, "installed_versions",
+                        lambda: {**versions.VERIFIED, "aiokafka": "0.15.0"})
     original = aiokafka_fetcher.PartitionRecords.__init__
-    with pytest.raises(RuntimeError, match="verified with"):
+    refusal = "aiokafka 0.15.0 is installed, the patches were verified with aiokafka 0.14.0"
+    with pytest.raises(PatchError, match=refusal):
         undecodable.install()
     assert aiokafka_fetcher.PartitionRecords.__init__ is original
-
-
-def test_the_verified_versions_are_the_installed_ones():
-    assert undecodable.installed_versions() == undecodable.VERIFIED
-
-
-def test_the_worker_installs_the_patch():
-    # In a fresh interpreter: this module has installed it here already.
-    code = ("from forgood.domain.settings import Settings; import streams.app as a, streams.undecodable as u; "
-            "a.make_faust_app(Settings(), \"x\", \"x\"); print(u._installed)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True", "streams/app.py must call undecodable.install() beside the other patches"

@@ -1,62 +1,77 @@
 """Skip a record batch the worker can never decode, instead of crash-looping on it.
 
-aiokafka 0.14.0 decodes the record batches of a fetch lazily, while Faust's fetcher drains
-them (``PartitionRecords._unpack_records``, under ``Fetcher.fetched_records``, under Faust's
-``Consumer.getmany``). A batch it cannot decode raises out of ``getmany``: a codec without its
-library (``UnsupportedCodecError: Libraries for lz4 compression codec not found`` when
-``cramjam`` is missing), a codec aiokafka does not know, or compressed bytes that do not
-decompress (``zlib.error``, ``EOFError``, ``cramjam.DecompressionError``, ...). Faust's
+**Upstream cost** (aiokafka 0.14.0 under faust-streaming 0.15.3). aiokafka decodes the record
+batches of a fetch lazily, while Faust's fetcher drains them (``PartitionRecords.
+_unpack_records``, under ``Fetcher.fetched_records``, under Faust's ``Consumer.getmany``). A
+batch it cannot decode raises out of ``getmany``: a codec without its library
+(``UnsupportedCodecError: Libraries for lz4 compression codec not found`` when ``cramjam`` is
+missing), a codec aiokafka does not know, or compressed bytes that do not decompress
+(``zlib.error``, ``EOFError``, ``cramjam.DecompressionError``, ...). Faust's
 ``_drain_messages`` re-raises, the worker crashes, and the restarted worker fetches the same
 batch from the same committed offset and crashes again: a crash loop that stops all counting,
 on every partition, until someone deletes the batch or installs the library.
 
-:func:`install` (once per process, for the verified library versions only) changes three
-things:
+**Patch.** :func:`install` (once per process) changes three things:
 
-1. **All or nothing per batch.** Each batch is decoded in full before its first record is
-   handed out. If decoding raises and the batch's CRC is valid -- its bytes are exactly what
-   the producer wrote, so every retry fails the same way -- the batch yields no record, and
-   aiokafka's own loop moves the partition's position past it (``next_offset``). A batch
-   whose CRC is wrong (it may have been damaged on the way) is left to aiokafka, which
-   raises as before and fetches it again.
+1. **All or nothing per batch** (``PartitionRecords.__init__`` wrapped). Each batch is decoded
+   in full before its first record is handed out. If decoding raises and the batch's CRC is
+   valid -- its bytes are exactly what the producer wrote, so every retry fails the same way
+   -- the batch yields no record, and aiokafka's own loop moves the partition's position past
+   it (``next_offset``). A batch whose CRC is wrong (it may have been damaged on the way) is
+   left to aiokafka, which raises as before and fetches it again.
 2. **Loud.** The first time a batch is skipped it is logged (ERROR: topic, partition, offset
    range, codec, reason) and counted in ``forgood_undecodable_batches_total{topic,reason}``
    and ``forgood_undecodable_records_total{topic}`` (records = offsets in the batch). The
    same batch met again in this process (re-fetched after a seek) is skipped silently.
-3. **Committed past.** The skipped offsets are marked as acknowledged (a "gap" in Faust's
-   commit bookkeeping, exactly as Faust itself treats offsets missing from a compacted
-   topic), so the commit moves on once the records after them are processed; and an offset
-   jump that spans only skipped batches is not answered by ``streams.faust_fixes``' seek back
-   to the committed offsets (that seek is for offsets that were never *read*; here it would
-   re-fetch and re-skip the batch forever).
+3. **Committed past** (``ThreadDelegateConsumer._getmany`` and ``Consumer._add_gap``
+   wrapped). The skipped offsets are marked as acknowledged (a "gap" in Faust's commit
+   bookkeeping, exactly as Faust itself treats offsets missing from a compacted topic), so the
+   commit moves on once the records after them are processed; and an offset jump that spans
+   only skipped batches is not answered by :mod:`.offset_jumps`' seek back to the committed
+   offsets (that seek is for offsets that were never *read*; here it would re-fetch and
+   re-skip the batch forever). :mod:`.offset_jumps` must therefore be installed first.
 
 **The events of a skipped batch are not counted.** They are still on the source topic until
 its retention ends: the log line names the partition and offsets, so they can be re-read and
 replayed (``forgood produce --from``) once the cause is fixed. Dead-lettering the raw batch
 is not done here (see the README). The patch applies to every aiokafka consumer of the
 process (Faust's and the campaign registry's); only Faust's needs the commit bookkeeping.
+
+**Verified on** aiokafka 0.14.0, faust-streaming 0.15.3 (mode-streaming 0.7.1).
 """
 
 from __future__ import annotations
 
 import collections
-import importlib.metadata
 import logging
 import threading
+from typing import Any
 
-import aiokafka
 from aiokafka.consumer import fetcher as aiokafka_fetcher
 from aiokafka.errors import UnsupportedCodecError
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
 
-from streams import faust_fixes, metrics
+from streams import metrics
+from streams.faust_patches import offset_jumps, targets, versions
 
 log = logging.getLogger(__name__)
 
-#: The library versions whose code paths this patch was written and tested against.
-VERIFIED = {"aiokafka": "0.14.0", "faust-streaming": "0.15.3"}
 CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+PartitionRecords = aiokafka_fetcher.PartitionRecords
+Consumer = faust_consumer.Consumer
+Delegate = faust_consumer.ThreadDelegateConsumer
+TARGETS = [
+    targets.Target(PartitionRecords, "__init__", "(self, tp, records, aborted_transactions, fetch_offset, "
+                   "key_deserializer, value_deserializer, check_crcs, isolation_level)"),
+    targets.Target(Delegate, "_getmany", "(self, active_partitions, timeout)", coroutine=True),
+    # offset_jumps' handler (the first parameter of a forgood patch is named for what it is).
+    targets.Target(Consumer, "_add_gap", "(consumer, tp, offset_from, offset_to)", coroutine=True,
+                   patched_by=offset_jumps.__name__),
+]
+#: The targets as they were before :func:`install` (``Consumer._add_gap`` is then
+#: :mod:`.offset_jumps`' own); the tests use them to check the upstream behaviour.
+UPSTREAM: dict[str, Any] = {}
 
 _installed = False
 _lock = threading.Lock()
@@ -65,13 +80,18 @@ _skipped: dict[tuple[str, int], list[tuple[int, int]]] = {}
 #: Skips not yet marked on Faust's consumer: (topic, partition, first, next). Appended by the
 #: consumer thread, drained on the event loop after each fetch (deque ops are thread-safe).
 _pending: collections.deque = collections.deque()
-#: The methods :func:`install` replaced, as they were before it (``Consumer._add_gap`` is then
-#: streams.faust_fixes' own); the tests use them to check the upstream behaviour.
-UPSTREAM: dict[str, object] = {}
 
 
-def installed_versions() -> dict[str, str]:
-    return {"aiokafka": aiokafka.__version__, "faust-streaming": importlib.metadata.version("faust-streaming")}
+def reset() -> None:
+    """Forget every skipped batch (for tests: each starts from a process that skipped none)."""
+    with _lock:
+        _skipped.clear()
+    _pending.clear()
+
+
+def pending() -> int:
+    """Skips not yet marked as acknowledged on Faust's consumer."""
+    return len(_pending)
 
 
 def _merge(ranges: list[tuple[int, int]], first: int, end: int) -> list[tuple[int, int]]:
@@ -168,14 +188,15 @@ class _Records:
         return None if batch is None else _Batch(self._tp, batch)
 
 
-def _mark_acknowledged(consumer, tp: TP, offset_from: int, offset_to: int) -> None:
-    """Faust's own ``Consumer._add_gap`` (upstream, before streams.faust_fixes replaced it):
-    offsets ``offset_from..offset_to`` (inclusive) count as acknowledged when committing."""
-    committed = consumer._committed_offset[tp]
+def mark_acknowledged(consumer, tp: TP, offset_from: int, offset_to: int) -> None:
+    """Faust's own ``Consumer._add_gap`` (upstream, before :mod:`.offset_jumps` replaced it), on
+    the event loop without yielding: offsets ``offset_from..offset_to`` (inclusive) count as
+    acknowledged when committing."""
+    committed = consumer._committed_offset[tp]  # noqa: SLF001 (Faust's last committed offset: never mark below it, as upstream)
     if committed is not None:
         offset_from = max(offset_from, committed + 1)
     if offset_from <= offset_to:
-        gap = consumer._gap[tp]
+        gap = consumer._gap[tp]  # noqa: SLF001 (Faust's gap bookkeeping, where upstream _add_gap marks offsets)
         gap.addi(offset_from, offset_to + 1)
         gap.merge_overlaps()
 
@@ -191,56 +212,47 @@ def _mark_pending(consumer) -> None:
             assigned = consumer.assignment()
         tp = TP(topic, partition)
         if tp in assigned:  # not the campaign registry's own consumer
-            _mark_acknowledged(consumer, tp, first, end - 1)
+            mark_acknowledged(consumer, tp, first, end - 1)
 
 
 def install() -> None:
     """Patch aiokafka's PartitionRecords and Faust's consumer once per process (idempotent).
 
-    Raises ``RuntimeError`` on library versions other than :data:`VERIFIED`: re-check the
-    code paths named in this module's docstring (and its tests) before changing them.
+    Installs :mod:`.offset_jumps` first: its offset-jump handler is wrapped here, not replaced.
     """
     global _installed
     if _installed:
         return
-    found = installed_versions()
-    if found != VERIFIED:
-        raise RuntimeError(f"streams.undecodable was verified with {VERIFIED}, found {found}")
-    faust_fixes.install()  # first: its offset-jump handler is wrapped below, not replaced
-
-    PartitionRecords = aiokafka_fetcher.PartitionRecords
-    original_init = PartitionRecords.__init__
+    versions.require()
+    offset_jumps.install()
+    found = targets.check(__name__, TARGETS)
+    original_init = found["PartitionRecords.__init__"]
+    original_getmany = found["ThreadDelegateConsumer._getmany"]
+    on_jump = found["Consumer._add_gap"]
 
     def __init__(self, tp, records, *args, **kwargs):
         original_init(self, tp, _Records(tp, records), *args, **kwargs)
 
-    Consumer = faust_consumer.Consumer
-    delegate = faust_consumer.ThreadDelegateConsumer
-    on_jump = Consumer._add_gap
-    original_getmany = delegate._getmany
-
-    async def _getmany(self, active_partitions, timeout):
-        records = await original_getmany(self, active_partitions, timeout)
+    async def _getmany(consumer, active_partitions, timeout):
+        records = await original_getmany(consumer, active_partitions, timeout)
         if _pending:
-            _mark_pending(self)
+            _mark_pending(consumer)
         return records
 
-    async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:
+    async def _add_gap(consumer, tp, offset_from: int, offset_to: int) -> None:
         # Called by _drain_messages with the unread offsets offset_from..offset_to - 1.
         if covered(tp.topic, tp.partition, offset_from, offset_to):
-            _mark_acknowledged(self, tp, offset_from, offset_to - 1)
+            mark_acknowledged(consumer, tp, offset_from, offset_to - 1)
             return
-        await on_jump(self, tp, offset_from, offset_to)
+        await on_jump(consumer, tp, offset_from, offset_to)
 
-    UPSTREAM.update({
-        "PartitionRecords.__init__": original_init,
-        "ThreadDelegateConsumer._getmany": original_getmany,
-        "Consumer._add_gap": on_jump,
-    })
-    __init__.__doc__ = "PartitionRecords over guarded batches (see streams.undecodable)."
-    _getmany.__doc__ = "Fetch, then mark batches skipped as undecodable as acknowledged (streams.undecodable)."
-    _add_gap.__doc__ = "A jump over skipped undecodable batches only is no jump (streams.undecodable)."
-    PartitionRecords.__init__ = __init__
-    delegate._getmany = _getmany
-    Consumer._add_gap = _add_gap
+    UPSTREAM.update(found)
+    targets.replace(PartitionRecords, "__init__", __init__, __name__,
+                    "PartitionRecords over guarded batches (see streams.faust_patches.undecodable_batches).")
+    targets.replace(Delegate, "_getmany", _getmany, __name__,
+                    "Fetch, then mark batches skipped as undecodable as acknowledged "
+                    "(streams.faust_patches.undecodable_batches).")
+    targets.replace(Consumer, "_add_gap", _add_gap, __name__,
+                    "A jump over skipped undecodable batches only is no jump "
+                    "(streams.faust_patches.undecodable_batches).")
     _installed = True

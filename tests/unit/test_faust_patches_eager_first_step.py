@@ -1,4 +1,11 @@
-"""streams.fast_delivery: the eager first step gives the same outcomes as mode's wait_first."""
+"""Contract of streams.faust_patches.eager_first_step: mode's ``wait_first`` on Faust's
+consumer runs the delivery's first step at once, in the caller's task, with the same outcomes.
+
+Upstream, ``wait_first`` wraps the delivery (and the flow, stop and crash waits) in tasks: the
+delivery runs in another task, on a later loop iteration. Patched, a delivery that does not
+suspend completes inside the call; one that suspends is resumed inside the original, so a
+suspended flow, a stop or a crash still win exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ import pytest
 from faust.transport import consumer as faust_consumer
 from mode import Service
 
-from streams import fast_delivery
-from streams.fast_delivery import Resumed
+from streams import faust_patches
+from streams.faust_patches import eager_first_step
+from streams.faust_patches.eager_first_step import Resumed
 
-fast_delivery.install()
+faust_patches.install()
 wait_first = faust_consumer.Consumer.wait_first
+upstream_wait_first = eager_first_step.UPSTREAM["Consumer.wait_first"]
 
 
 class Svc(Service):
@@ -25,6 +34,27 @@ class Svc(Service):
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 5))
+
+
+@pytest.mark.parametrize("patched", [False, True], ids=["upstream", "patched"])
+def test_where_a_delivery_that_does_not_suspend_runs(patched):
+    async def scenario():
+        svc = Svc()
+        ran_in = []
+
+        async def deliver():
+            ran_in.append(asyncio.current_task())
+            return 42
+
+        caller = asyncio.current_task()
+        before = len(asyncio.all_tasks())
+        call = (wait_first if patched else upstream_wait_first)(svc, deliver(), svc.suspend_flow.wait())
+        result = await call
+        return result, ran_in == [caller], before
+
+    result, in_caller, _ = run(scenario())
+    assert (result.results, result.stopped) == ([42], False)  # the same outcome either way
+    assert in_caller is patched  # upstream: in a task of its own; patched: in the caller's
 
 
 def test_a_delivery_that_does_not_suspend_completes_at_once():
@@ -72,7 +102,8 @@ def test_a_delivery_that_suspends_is_resumed_and_its_value_returned(other):
     assert result.results == ["put"] and result.stopped is False
 
 
-def test_suspended_flow_still_wins_over_a_blocked_delivery():
+@pytest.mark.parametrize("patched", [False, True], ids=["upstream", "patched"])
+def test_suspended_flow_still_wins_over_a_blocked_delivery(patched):
     async def scenario():
         svc = Svc()
         suspend = svc.suspend_flow
@@ -83,12 +114,28 @@ def test_suspended_flow_still_wins_over_a_blocked_delivery():
             await queue.put("message")
 
         asyncio.get_running_loop().call_later(0.05, suspend.set)
-        result = await wait_first(svc, deliver(), suspend.wait())
+        result = await (wait_first if patched else upstream_wait_first)(svc, deliver(), suspend.wait())
         assert queue.qsize() == 1  # the blocked put was cancelled, nothing delivered
         return result
 
     result = run(scenario())
     assert len(result.done) == 1 and result.stopped is False
+
+
+def test_a_stopped_service_is_handed_to_the_original_unchanged():
+    async def scenario(call):
+        svc = Svc()
+        await svc.stop()
+        delivered = []
+
+        async def deliver():
+            delivered.append(1)
+
+        result = await call(svc, deliver(), svc.suspend_flow.wait())
+        return result.stopped, result.results, delivered
+
+    assert run(scenario(wait_first)) == run(scenario(upstream_wait_first))
+    assert run(scenario(wait_first))[0] is True
 
 
 def test_errors_propagate_from_the_eager_step_and_after_resuming():
