@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TP, EventT, Message, StreamT
 from prometheus_client import REGISTRY
 
 from forgood.domain.errors import PatchError
@@ -47,25 +48,27 @@ _installed = False
 class BatchMonitor(PrometheusMonitor):
     """``PrometheusMonitor`` whose per-message hooks cost one cached counter increment."""
 
-    def __init__(self, metrics: FaustMetrics, **kwargs) -> None:
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
         super().__init__(metrics, **kwargs)
         self._received = metrics.messages_received_per_topics
         self._received_by_topic: dict[str, Any] = {}
 
-    def on_message_in(self, tp, offset, message) -> None:
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
         counter = self._received_by_topic.get(tp.topic)
         if counter is None:
             counter = self._received.labels(topic=tp.topic)
             self._received_by_topic[tp.topic] = counter
         counter.inc()
 
-    def on_stream_event_in(self, tp, offset, stream, event):
+    def on_stream_event_in(self, tp: TP, offset: int, stream: StreamT, event: EventT) -> dict | None:
         return None
 
-    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+    def on_stream_event_out(
+        self, tp: TP, offset: int, stream: StreamT, event: EventT, state: dict | None = None
+    ) -> None:
         return None
 
-    def on_message_out(self, tp, offset, message) -> None:
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
         return None
 
 

@@ -28,7 +28,7 @@ blocked delivery must be cancelled the moment the flow is suspended.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterable
 from types import CoroutineType
 from typing import Any
 
@@ -82,7 +82,7 @@ class Resumed:
                     return stop.value
 
 
-def _close(coros) -> None:
+def _close(coros: Iterable[object]) -> None:
     """Close coroutines that will never be awaited (no 'never awaited' warning)."""
     for coro in coros:
         if isinstance(coro, CoroutineType):
@@ -103,7 +103,7 @@ def install() -> None:
         )
     original = found["Consumer.wait_first"]
 
-    async def wait_first(consumer, *coros, timeout=None):
+    async def wait_first(consumer: faust_consumer.Consumer, *coros: Any, timeout: Any = None) -> Any:
         first = coros[0] if coros else None
         if (
             not isinstance(first, CoroutineType)

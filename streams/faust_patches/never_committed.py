@@ -21,9 +21,11 @@ offsets Faust's ``perform_seek`` expects) is unchanged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streams.faust_patches import targets, versions
 
@@ -47,7 +49,7 @@ def install() -> None:
     found = targets.check(__name__, TARGETS)
     original_seek_to_committed = found["AIOKafkaConsumerThread.seek_to_committed"]
 
-    async def seek_to_committed(thread):
+    async def seek_to_committed(thread: faust_aiokafka.AIOKafkaConsumerThread) -> Mapping[TP, int]:
         committed = await original_seek_to_committed(thread)
         changelogs = thread.app.tables.changelog_topics  # positioned by table recovery, never committed
         uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]

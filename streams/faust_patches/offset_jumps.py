@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from faust.transport import consumer as faust_consumer
+from faust.types import TP
 
 from streams.faust_patches import reseek, targets, versions
 
@@ -47,7 +48,7 @@ def install() -> None:
     versions.require()
     found = targets.check(__name__, TARGETS)
 
-    async def add_gap(consumer, tp, offset_from: int, offset_to: int) -> None:
+    async def add_gap(consumer: faust_consumer.Consumer, tp: TP, offset_from: int, offset_to: int) -> None:
         from streams import metrics
 
         metrics.OFFSET_JUMPS.inc()

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streams.faust_patches import targets, versions
 
@@ -45,7 +46,7 @@ def install() -> None:
     found = targets.check(__name__, TARGETS)
     original_verify_event_path = found["AIOKafkaConsumerThread.verify_event_path"]
 
-    def verify_event_path(thread, now, tp):
+    def verify_event_path(thread: faust_aiokafka.AIOKafkaConsumerThread, now: float, tp: TP) -> None:
         try:
             consumer = thread._ensure_consumer()  # noqa: SLF001 (Faust's aiokafka consumer, as its own verify_event_path reads it)
             assignment = consumer._fetcher._subscriptions.subscription.assignment  # noqa: SLF001 (aiokafka's partition states, where Faust's check reads the position)

@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from faust.transport.consumer import Consumer
+
 log = logging.getLogger(__name__)
 
 
-def schedule(consumer) -> None:
+#: forgood's own attribute on Faust's consumer: the pending seek (a future), while there is one.
+PENDING = "_forgood_reseek"
+
+
+def schedule(consumer: Consumer) -> None:
     """Seek every partition of Faust's ``consumer`` back to its committed offset soon, once."""
-    pending = getattr(consumer, "_forgood_reseek", None)
+    pending = getattr(consumer, PENDING, None)
     if pending is None or pending.done():
-        consumer._forgood_reseek = asyncio.ensure_future(_reseek(consumer))  # noqa: SLF001 (forgood's own attribute on Faust's consumer: the pending seek, coalesced)
+        setattr(consumer, PENDING, asyncio.ensure_future(_reseek(consumer)))
 
 
-async def _reseek(consumer) -> None:
+async def _reseek(consumer: Consumer) -> None:
     await asyncio.sleep(0.05)  # let the current fetch batch drain first
     try:
         await consumer.perform_seek()

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from faust.transport import consumer as faust_consumer
+from faust.types import Message
 
 from streams.faust_patches import reseek, targets, versions
 
@@ -47,7 +48,7 @@ def install() -> None:
     found = targets.check(__name__, TARGETS)
     original_ack = found["Consumer.ack"]
 
-    def ack(consumer, message) -> bool:
+    def ack(consumer: faust_consumer.Consumer, message: Message) -> bool:
         app = consumer.app
         stale = message.generation_id != app.consumer_generation_id or not app.flow_control.is_active()
         if stale:

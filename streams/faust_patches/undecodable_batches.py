@@ -45,8 +45,10 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.consumer import fetcher as aiokafka_fetcher
 from aiokafka.errors import UnsupportedCodecError
 from faust.transport import consumer as faust_consumer
@@ -118,7 +120,7 @@ def covered(topic: str, partition: int, first: int, end: int) -> bool:
         return _covered(topic, partition, first, end)
 
 
-def _skip(tp, batch, exc: Exception) -> None:
+def _skip(tp: TopicPartition, batch: Any, exc: Exception) -> None:
     """Record, count and log (once per batch) a batch that yields no records."""
     first, end = batch.base_offset, batch.next_offset
     codec = CODECS.get(batch.compression_type, f"unknown ({batch.compression_type})")
@@ -146,17 +148,17 @@ class _Batch:
 
     __slots__ = ("_tp", "_batch")
 
-    def __init__(self, tp, batch) -> None:
+    def __init__(self, tp: TopicPartition, batch: Any) -> None:
         self._tp = tp
         self._batch = batch
 
-    def __getattr__(self, name):  # base_offset, next_offset, validate_crc, producer_id, ...
+    def __getattr__(self, name: str) -> Any:  # base_offset, next_offset, validate_crc, producer_id, ...
         return getattr(self._batch, name)
 
-    def __next__(self):  # aiokafka reads a control batch's marker with next()
+    def __next__(self) -> Any:  # aiokafka reads a control batch's marker with next()
         return next(self._batch)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         batch = self._batch
         try:
             records = list(batch)
@@ -173,22 +175,22 @@ class _Records:
 
     __slots__ = ("_tp", "_records")
 
-    def __init__(self, tp, records) -> None:
+    def __init__(self, tp: TopicPartition, records: Any) -> None:
         self._tp = tp
         self._records = records
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._records, name)
 
     def has_next(self) -> bool:
         return self._records.has_next()
 
-    def next_batch(self):
+    def next_batch(self) -> _Batch | None:
         batch = self._records.next_batch()
         return None if batch is None else _Batch(self._tp, batch)
 
 
-def mark_acknowledged(consumer, tp: TP, offset_from: int, offset_to: int) -> None:
+def mark_acknowledged(consumer: faust_consumer.Consumer, tp: TP, offset_from: int, offset_to: int) -> None:
     """Faust's own ``Consumer._add_gap`` (upstream, before :mod:`.offset_jumps` replaced it), on
     the event loop without yielding: offsets ``offset_from..offset_to`` (inclusive) count as
     acknowledged when committing."""
@@ -201,7 +203,7 @@ def mark_acknowledged(consumer, tp: TP, offset_from: int, offset_to: int) -> Non
         gap.merge_overlaps()
 
 
-def _mark_pending(consumer) -> None:
+def _mark_pending(consumer: faust_consumer.Consumer) -> None:
     assigned = None
     while _pending:
         try:
@@ -230,16 +232,18 @@ def install() -> None:
     original_getmany = found["ThreadDelegateConsumer._getmany"]
     on_jump = found["Consumer._add_gap"]
 
-    def __init__(self, tp, records, *args, **kwargs):
+    def __init__(self: Any, tp: TopicPartition, records: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, tp, _Records(tp, records), *args, **kwargs)
 
-    async def _getmany(consumer, active_partitions, timeout):
+    async def _getmany(
+        consumer: faust_consumer.ThreadDelegateConsumer, active_partitions: set[TP] | None, timeout: float
+    ) -> Mapping[TP, list]:
         records = await original_getmany(consumer, active_partitions, timeout)
         if _pending:
             _mark_pending(consumer)
         return records
 
-    async def _add_gap(consumer, tp, offset_from: int, offset_to: int) -> None:
+    async def _add_gap(consumer: faust_consumer.Consumer, tp: TP, offset_from: int, offset_to: int) -> None:
         # Called by _drain_messages with the unread offsets offset_from..offset_to - 1.
         if covered(tp.topic, tp.partition, offset_from, offset_to):
             mark_acknowledged(consumer, tp, offset_from, offset_to - 1)
