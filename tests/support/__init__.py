@@ -8,5 +8,6 @@ the conftest.py files.
 * ``settings`` — ``namespaced``: settings in a unique namespace on the shared stack;
 * ``processes`` — ``REPO``, ``settings_env`` and ``Processes`` (forgood sub-commands as real processes);
 * ``readback`` — ``read_back``: ClickHouse's totals and minutes as the oracle states them;
-* ``topics`` — ``read_topic``: every record of a Kafka topic to its current end.
+* ``topics`` — ``read_topic``: every record of a Kafka topic to its current end;
+* ``faust_patches_fakes`` — stand-ins for the Faust objects streams.faust_patches touches.
 """

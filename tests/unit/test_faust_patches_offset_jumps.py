@@ -14,11 +14,11 @@ import logging
 
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
-from faust_patches_fakes import FakeFaustConsumer
 from prometheus_client import REGISTRY
 
 from streams import faust_patches
 from streams.faust_patches import offset_jumps, undecodable_batches
+from tests.support.faust_patches_fakes import FakeFaustConsumer
 
 faust_patches.install()
 TP0 = TP("jump-topic", 0)

@@ -12,10 +12,10 @@ import asyncio
 
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
-from faust_patches_fakes import FakeFaustConsumer, FakeMessage
 
 from streams import faust_patches
 from streams.faust_patches import stale_ack
+from tests.support.faust_patches_fakes import FakeFaustConsumer, FakeMessage
 
 faust_patches.install()
 ack = faust_consumer.Consumer.ack

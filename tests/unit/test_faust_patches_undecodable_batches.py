@@ -26,13 +26,13 @@ from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
-from faust_patches_fakes import FakeFaustConsumer
 from prometheus_client import REGISTRY
 
 from forgood.domain.errors import PatchError
 from streams import faust_patches
 from streams.faust_patches import undecodable_batches as undecodable
 from streams.faust_patches import versions
+from tests.support.faust_patches_fakes import FakeFaustConsumer
 
 faust_patches.install()
 add_gap = faust_consumer.Consumer._add_gap  # noqa: SLF001 (the patched method under test)
