@@ -2,8 +2,9 @@
 
 The stack (Kafka, ClickHouse, Prometheus, Alertmanager) is started once per session on the
 configured ports (the defaults unless ``FORGOOD_*`` says otherwise) and stopped at the end
-only if this session started it; its data stays on disk. Each test gets its own topics (prefix), consumer groups (app id) and ClickHouse
-database, so tests never see each other's data and can run against a stack in use.
+only if this session started it; its data stays on disk. Each test gets its own topics (prefix),
+consumer groups (app id) and ClickHouse database, so tests never see each other's data and can
+run against a stack in use.
 The helpers tests import are in ``tests/support/`` (``wait_until`` in waiting.py, ``Processes``,
 ``REPO`` and ``settings_env`` in processes.py, ``read_back`` in readback.py, ``read_topic`` in topics.py).
 """

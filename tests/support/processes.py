@@ -36,7 +36,7 @@ class Processes:
         run through ``wrapper`` (e.g. ``faketime -f -10m``) with ``env`` added, if given."""
         self.starts += 1
         self.starts_of[name] = self.starts
-        log = open(self.logs / f"{name}-{self.starts}.log", "wb")
+        log = open(self.logs / f"{name}-{self.starts}.log", "wb")  # noqa: SIM115 (the child writes it until it exits)
         proc = subprocess.Popen(
             [*wrapper, sys.executable, "-m", "forgood.cli", *args],
             cwd=REPO,
