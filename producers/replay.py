@@ -1,4 +1,5 @@
-"""``forgood produce --from FILE``: replay JSON lines to ``video-created``, byte for byte.
+"""Replaying events to ``video-created``, byte for byte: JSON lines of a file (``forgood produce
+--from FILE``) or records given with their keys (``forgood dlq replay`` re-sends dead letters).
 
 Every non-blank line is sent as it is, even if it is not valid JSON: judging events is the
 stream worker's job (bad ones reach the dead-letter topic), and a replay tool that dropped
@@ -7,13 +8,27 @@ lines would lose them silently. Blocks until every event is acknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from forgood.domain.kafka import make_producer
 from forgood.domain.settings import Settings
-from producers.client import make_producer
-from producers.sending import SendReport, finish, send_raw
+from producers.sending import SendReport, finish, send_raw, send_record
+
+
+def replay_records(settings: Settings, records: Iterable[tuple[bytes | None, bytes]], *,
+                   client_id: str = "forgood-dlq-replay") -> SendReport:
+    """Send each ``(key, value)`` to the source topic as it is; blocks until all are acknowledged.
+
+    Raises ``ProducerError`` if any send fails (see :func:`producers.sending.finish`).
+    """
+    producer = make_producer(settings, client_id=client_id)
+    report = SendReport()
+    for key, value in records:
+        send_record(producer, settings.video_topic, key, value, report)
+    return finish(producer, report)
 
 
 def replay_file(settings: Settings, path: Path, *, show_progress: bool = True) -> SendReport:

@@ -40,8 +40,14 @@ def key_of(raw: bytes) -> bytes | None:
 
 
 def send_raw(producer: KafkaProducer, topic: str, raw: bytes, report: SendReport) -> None:
-    """Hand one event to the producer (never blocks for long; the producer batches)."""
-    future = producer.send(topic, key=key_of(raw), value=raw)
+    """Hand one event to the producer, keyed by :func:`key_of` (see :func:`send_record`)."""
+    send_record(producer, topic, key_of(raw), raw, report)
+
+
+def send_record(producer: KafkaProducer, topic: str, key: bytes | None, value: bytes, report: SendReport) -> None:
+    """Hand one record to the producer (never blocks for long; the producer batches); its
+    acknowledgement or failure is counted in ``report`` when it arrives."""
+    future = producer.send(topic, key=key, value=value)
     future.add_callback(report._ok).add_errback(report._err)
     report.sent += 1
 

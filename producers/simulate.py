@@ -26,8 +26,8 @@ from rich.live import Live
 from rich.text import Text
 
 from forgood.domain.campaigns import Campaign
+from forgood.domain.kafka import make_producer
 from forgood.domain.settings import Settings
-from producers.client import make_producer
 from producers.sending import SendReport, finish, send_raw
 
 EVERYDAY_TAGS = ("fyp", "foryou", "dance", "music", "charity", "viral", "weekend", "tutorial")

@@ -20,6 +20,7 @@ import threading
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from forgood.domain import kafka as kafka_clients
 from forgood.domain.observability import CONSUMER_LAG, serve_metrics
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.signals import stop_on_signals
@@ -34,15 +35,13 @@ log = logging.getLogger(__name__)
 
 def make_consumer(settings: Settings) -> KafkaConsumer:
     """A consumer assigned every partition of the aggregate topics, resuming at committed offsets."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
+    consumer = kafka_clients.make_consumer(
+        settings,
         group_id=f"{settings.app_id}-sink",
         client_id=f"{settings.app_id}-sink",
-        enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.sink_batch_rows,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        reconnect_backoff_max_ms=1000,  # kafka-python's 30 s default delays noticing a broker is back
     )
     consumer.assign(
         [

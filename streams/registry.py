@@ -71,7 +71,9 @@ class CampaignRegistry:
         """Follow the campaigns topic until cancelled. Retries on broker errors."""
         topic = self.settings.campaigns_topic
         while True:
-            consumer = AIOKafkaConsumer(**aio_consumer_config(self.settings, client_id=f"{self.settings.app_id}-campaigns"))
+            consumer = AIOKafkaConsumer(
+                **aio_consumer_config(self.settings, client_id=f"{self.settings.app_id}-campaigns")
+            )
             try:
                 await consumer.start()
                 partitions = consumer.partitions_for_topic(topic) or {0}

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -41,10 +40,10 @@ from rich.table import Table
 from forgood import stack
 from forgood.cli.processes import Child, spawn, stop_all
 from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.kafka import ReadTimeout, make_aio_consumer, make_producer, read_topic
 from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
-from producers.client import make_producer
 from sinks.clickhouse import connect
 from streams.app import changelog_topics
 
@@ -114,9 +113,8 @@ def _produce(settings: Settings, payloads, progress: Progress | None = None, lab
 
 
 async def _raw_consume(settings: Settings, expected: int) -> float:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = make_aio_consumer(settings, client_id="forgood-bench-raw",
+                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
         # aiokafka knows only the metadata of topics it was asked about: use the count we created.
@@ -188,24 +186,13 @@ def _rss_bytes(pid: int) -> int:
 
 def _changelog_bytes(settings: Settings) -> int:
     """Key + value bytes of every record in the tables' changelogs (what a restart reads back)."""
-    from kafka import KafkaConsumer
-    from kafka import TopicPartition as KTopicPartition
-
     total = 0
     for spec in changelog_topics(settings):
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
-                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                 consumer_timeout_ms=3000)
         try:
-            tps = [KTopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
-            if not tps:
-                continue
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            for record in consumer:
-                total += len(record.key or b"") + len(record.value or b"")
-        finally:
-            consumer.close()
+            records = read_topic(settings, spec.name, timeout_s=60, client_id="forgood-bench-changelog")
+        except ReadTimeout as exc:  # a figure from what was read in time
+            records = exc.records
+        total += sum(len(record.key or b"") + len(record.value or b"") for record in records)
     return total
 
 

@@ -147,7 +147,7 @@ def campaigns_list() -> None:
     """List the campaigns currently published on the campaigns topic."""
     from rich.table import Table
 
-    from producers.campaigns import read_campaigns
+    from forgood.cli.campaigns import read_campaigns
 
     settings = _settings()
     table = Table("id", "name", "hashtags", "per video", "cap", "window")
@@ -165,7 +165,7 @@ def dlq_show(limit: int = typer.Option(50, help="Show at most this many (newest)
     """List dead letters: where each came from, why, and the start of its bytes."""
     from rich.table import Table
 
-    from producers.dead_letters import show
+    from forgood.cli.dead_letters import show
 
     settings = _settings()
     letters = show(settings, limit)
@@ -178,7 +178,7 @@ def dlq_show(limit: int = typer.Option(50, help="Show at most this many (newest)
 @dlq_app.command("replay")
 def dlq_replay(reason: Optional[str] = typer.Option(None, help="Only dead letters with this reason.")) -> None:
     """Re-send dead letters not replayed before to the source topic (after a fix)."""
-    from producers.dead_letters import replay
+    from forgood.cli.dead_letters import replay
 
     settings = _settings()
     try:
@@ -214,7 +214,7 @@ def produce(
                 _fail(FileNotFoundError(f"no such file: {from_file}"))
             report = replay_file(settings, from_file, show_progress=not quiet)
         else:
-            from producers.campaigns import read_campaigns
+            from forgood.cli.campaigns import read_campaigns
             from producers.simulate import simulate as run_simulation
 
             campaigns = list(read_campaigns(settings).values())
@@ -268,8 +268,8 @@ def run() -> None:
 @app.command()
 def totals() -> None:
     """Print the current campaign totals from ClickHouse."""
+    from forgood.cli.campaigns import read_campaigns
     from forgood.cli.readback import fetch_totals, totals_table
-    from producers.campaigns import read_campaigns
     from sinks.clickhouse import connect
 
     settings = _settings()

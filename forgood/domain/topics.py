@@ -18,6 +18,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from forgood.domain.errors import ConfigError
+from forgood.domain.kafka import make_admin
 from forgood.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,25 +47,15 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def admin_client(settings: Settings) -> KafkaAdminClient:
-    """A kafka-python admin client; raises ``kafka.errors.NoBrokersAvailable`` if none answers."""
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
-        client_id="forgood-admin",
-        request_timeout_ms=15000,
-        reconnect_backoff_max_ms=1000,  # the 30 s default outlasts a broker restart
-    )
-
-
 def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> None:
     """Create missing topics; check existing ones have the expected partition count.
 
     Raises :class:`ConfigError` when a topic exists with another partition count (delete it
     or change ``FORGOOD_PARTITIONS``) or has no leader after ``READY_TIMEOUT_S``; lets Kafka
-    connection errors propagate.
+    connection errors propagate (``kafka.errors.NoBrokersAvailable`` when no broker answers).
     """
     specs = pipeline_topics(settings) + list(extra or [])
-    admin = admin_client(settings)
+    admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]

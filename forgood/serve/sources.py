@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from clickhouse_driver.errors import ServerException
-from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaTopicPartition
 
 from forgood.domain.campaigns import Campaign
 from forgood.domain.errors import ConfigError
+from forgood.domain.kafka import make_aio_consumer, make_consumer
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics, pipeline_topics
@@ -58,11 +58,10 @@ class Loaded:
 
 def sink_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """The sink's committed offsets per (topic, partition); empty when it has none. Blocks."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
+    consumer = make_consumer(
+        settings,
         group_id=f"{settings.app_id}-sink",  # read only: never subscribed, never committed
         client_id="forgood-serve-offsets",
-        enable_auto_commit=False,
     )
     try:
         found = {}
@@ -128,6 +127,27 @@ class Follower:
         self.consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
+        """Load, seek, then follow until cancelled (the service cancels it on shutdown).
+
+        Runs in the service's event loop; the blocking steps run in its thread executor. Kafka
+        (and the topic check) are retried until they answer; a :class:`ConfigError` (topics
+        with the wrong partition count) propagates. The consumer is stopped on the way out.
+        """
+        offsets = await self._load()
+        consumer = self.consumer = make_aio_consumer(self.settings, client_id="forgood-serve", fetch_max_wait_ms=100)
+        await self._retry(consumer.start, "connect to Kafka")
+        try:
+            tps, ends = await self._seek(consumer, offsets)
+            await self._follow(consumer, tps, ends)
+        finally:
+            await consumer.stop()
+
+    async def _load(self) -> dict[tuple[str, int], int]:
+        """Steps 1-2: create/check the topics, read the sink's offsets, apply what ClickHouse holds.
+
+        Returns the offsets to resume the aggregate topics from: the sink's, or none (read from
+        the beginning) when ClickHouse could not be read, which is logged, not raised.
+        """
         loop = asyncio.get_running_loop()
         settings, state = self.settings, self.state
         await self._retry(lambda: loop.run_in_executor(None, ensure_topics, settings), "create/check topics")
@@ -141,35 +161,41 @@ class Follower:
         if loaded is not None:
             state.apply([*loaded.totals, *loaded.minutes])
             log.info("loaded %d totals and %d minute rows from ClickHouse", len(loaded.totals), len(loaded.minutes))
+        return offsets
 
-        consumer = self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="forgood-serve",
-            fetch_max_wait_ms=100,
-        )
-        await self._retry(consumer.start, "connect to Kafka")
+    async def _seek(self, consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]):
+        """Step 3: assign every partition of the campaigns, totals and minutes topics and position
+        each at ``offsets`` or the beginning. Returns the partitions and their end offsets now,
+        which :meth:`_follow` must reach to be ready. Kafka errors propagate."""
+        settings = self.settings
+        tps = [TopicPartition(s.name, p)
+               for s in pipeline_topics(settings)
+               if s.name in (settings.campaigns_topic, settings.totals_topic, settings.minutes_topic)
+               for p in range(s.partitions)]
+        consumer.assign(tps)
+        resumed = 0
+        for tp in tps:
+            if (tp.topic, tp.partition) in offsets:
+                consumer.seek(tp, offsets[(tp.topic, tp.partition)])
+                resumed += 1
+            else:
+                await consumer.seek_to_beginning(tp)
+        ends = await consumer.end_offsets(tps)
+        log.info("following %s, %s and %s (%d of %d partitions from the sink's offsets, the rest from "
+                 "the beginning)", settings.campaigns_topic, settings.totals_topic, settings.minutes_topic,
+                 resumed, len(tps))
+        return tps, ends
+
+    async def _follow(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], ends: dict) -> None:
+        """Apply every record read to the state until cancelled; ``state.following`` meanwhile.
+
+        The state becomes ready once every partition reached its end offset from :meth:`_seek`,
+        or after ``CATCH_UP_S`` anyway (logged). A failed read is logged and retried after 1 s.
+        """
+        settings, state = self.settings, self.state
+        state.following = True
+        started = time.monotonic()
         try:
-            tps = [TopicPartition(s.name, p)
-                   for s in pipeline_topics(settings)
-                   if s.name in (settings.campaigns_topic, settings.totals_topic, settings.minutes_topic)
-                   for p in range(s.partitions)]
-            consumer.assign(tps)
-            resumed = 0
-            for tp in tps:
-                if (tp.topic, tp.partition) in offsets:
-                    consumer.seek(tp, offsets[(tp.topic, tp.partition)])
-                    resumed += 1
-                else:
-                    await consumer.seek_to_beginning(tp)
-            ends = await consumer.end_offsets(tps)
-            state.following = True
-            started = time.monotonic()
-            log.info("following %s, %s and %s (%d of %d partitions from the sink's offsets, the rest from "
-                     "the beginning)", settings.campaigns_topic, settings.totals_topic, settings.minutes_topic,
-                     resumed, len(tps))
             while True:
                 try:
                     batch = await consumer.getmany(timeout_ms=500, max_records=5000)
@@ -193,7 +219,6 @@ class Follower:
                         log.warning("serving before the topics were read to their end (still catching up)")
         finally:
             state.following = False
-            await consumer.stop()
 
     async def _retry(self, call, what: str):
         delay = 0.5

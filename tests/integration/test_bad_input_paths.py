@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from producers.campaigns import read_campaigns
+from forgood.cli.campaigns import read_campaigns
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_until
 

@@ -37,7 +37,7 @@ from kafka.consumer import fetcher as kafka_fetcher
 from forgood.domain.campaigns import load_campaign_file
 from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
-from producers.reading import records_to_end
+from forgood.domain.kafka import read_to_end
 from producers.sending import key_of
 from tests.support.eventset import generate, make_campaigns, oracle
 from tests.support.readback import read_back
@@ -142,7 +142,7 @@ def read_partition_raw(settings, topic: str, partition: int, monkeypatch):
             patch.setattr(kafka_fetcher, "MemoryRecords", spy)
             consumer.assign([tp])
             consumer.seek_to_beginning(tp)
-            records = list(records_to_end(consumer, [tp], 60))
+            records = read_to_end(consumer, [tp], timeout_s=60)
     finally:
         consumer.close()
     batches = {base: (last, codec, count) for data in fetched for base, last, codec, count in raw_batches(data)}

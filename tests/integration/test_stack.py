@@ -169,14 +169,14 @@ def _produce(settings: Settings, topic: str, values: list[bytes]) -> None:
 def _read_all(settings: Settings, topic: str) -> list[bytes]:
     from kafka import KafkaConsumer, TopicPartition
 
-    from producers.reading import records_to_end
+    from forgood.domain.kafka import read_to_end
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     tps = [TopicPartition(topic, 0)]
     try:
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        return [record.value for record in records_to_end(consumer, tps, timeout_s=30)]
+        return [record.value for record in read_to_end(consumer, tps, timeout_s=30)]
     finally:
         consumer.close()
 
