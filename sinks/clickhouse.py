@@ -57,21 +57,30 @@ class ClickHouseSink:
         #: Per table, in write order: the newest buffered row per key (``row.key()``).
         self._buffers: dict[Table, dict[bytes, CampaignTotal | CampaignMinute]] = {t: {} for t in TABLES}
         self._table_of = {t.contract.record: t for t in TABLES}
+        #: When the worker published each buffered row (epoch s), for the freshness histogram.
+        self._published_at: dict[Table, dict[bytes, float]] = {t: {} for t in TABLES}
         self._first_added: float | None = None
 
     def start(self) -> None:
         """Create or migrate the schema, retrying while ClickHouse is unreachable."""
         self._retrying(lambda: migrate(self.client, self.database), "migrate schema")
 
-    def add(self, record: CampaignTotal | CampaignMinute) -> None:
-        """Buffer one row, keeping only the newest version per key. Never blocks."""
+    def add(self, record: CampaignTotal | CampaignMinute, published_at: float | None = None) -> None:
+        """Buffer one row, keeping only the newest version per key. Never blocks.
+
+        ``published_at`` (epoch s) is when the worker published the row — its Kafka record's
+        timestamp — and feeds ``forgood_counted_to_visible_seconds`` once the row is written.
+        """
         if self._first_added is None:
             self._first_added = time.monotonic()
-        buffer = self._buffers[self._table_of[type(record)]]
+        table = self._table_of[type(record)]
+        buffer = self._buffers[table]
         key = record.key()
         old = buffer.get(key)
         if old is None or record.version >= old.version:
             buffer[key] = record
+            if published_at is not None:
+                self._published_at[table][key] = published_at
 
     @property
     def buffered(self) -> int:
@@ -94,7 +103,6 @@ class ClickHouseSink:
         if not rows:
             return 0
         started = time.perf_counter()
-        versions = [r.version for buffer in self._buffers.values() for r in buffer.values()]
         try:
             for table, buffer in self._buffers.items():
                 if not buffer:
@@ -105,6 +113,7 @@ class ClickHouseSink:
                     columnar=True,
                 )
                 buffer.clear()  # written: a failure of a later table retries only that one
+                self._observe_visible(self._published_at[table])
         except (ClickHouseError, OSError, EOFError) as exc:
             self.client.disconnect()
             metrics.SINK_FAILURES.inc()
@@ -112,11 +121,16 @@ class ClickHouseSink:
         metrics.SINK_BATCH_ROWS.observe(rows)
         metrics.SINK_WRITE_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_LAST_WRITE.set_to_current_time()
-        now_ns = time.time_ns()
-        for version in versions:  # version = the worker's publication time in ns
-            metrics.COUNTED_TO_VISIBLE.observe(max(0.0, (now_ns - version) / 1e9))
         self._first_added = None
         return rows
+
+    @staticmethod
+    def _observe_visible(published_at: dict[bytes, float]) -> None:
+        """Observe, for rows just written, the seconds since the worker published them."""
+        now = time.time()
+        for at in published_at.values():
+            metrics.COUNTED_TO_VISIBLE.observe(max(0.0, now - at))
+        published_at.clear()
 
     def flush(self) -> int:
         """Write everything buffered, retrying with backoff until ClickHouse accepts it.

@@ -23,8 +23,8 @@ from kafka.errors import KafkaError
 from forgood.domain import kafka as kafka_clients
 from forgood.domain.observability import CONSUMER_LAG, serve_metrics
 from forgood.domain.records import CampaignMinute, CampaignTotal
-from forgood.domain.signals import stop_on_signals
 from forgood.domain.settings import Settings
+from forgood.domain.signals import stop_on_signals
 from forgood.domain.topics import ensure_topics
 from sinks import metrics
 from sinks.clickhouse import ClickHouseSink
@@ -73,7 +73,8 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     sink = ClickHouseSink(settings)
     sink.start()
     consumer = make_consumer(settings)
-    log.info("sink writing %s and %s to %s", settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)
+    log.info("sink writing %s and %s to %s",
+             settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)
     try:
         uncommitted = False
         while not stop.is_set():
@@ -88,8 +89,8 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
             for tp, records in polled.items():
                 for record in records:
                     row = decode(settings, tp.topic, record.value)
-                    if row is not None:
-                        sink.add(row)
+                    if row is not None:  # the record's timestamp: when the worker published it
+                        sink.add(row, record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else None)
                     uncommitted = True
             if uncommitted and (sink.due() or not sink.buffered):
                 sink.flush()

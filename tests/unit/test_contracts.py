@@ -4,6 +4,7 @@ ClickHouse columns — and the sink's schema and INSERTs agree with it."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -213,3 +214,29 @@ def test_tables_name_their_topics():
     assert [t.topic(settings) for t in TABLES] == [settings.totals_topic, settings.minutes_topic]
     assert [t.contract.record for t in TABLES] == [CampaignTotal, CampaignMinute]
     assert orjson.loads(TOTAL.to_bytes())["version"] == V
+
+
+def test_freshness_is_measured_from_each_written_rows_publication_time_not_its_version():
+    from prometheus_client import REGISTRY
+
+    from forgood.domain.errors import SinkUnavailable
+
+    def observed() -> tuple[float, float]:
+        return (REGISTRY.get_sample_value("forgood_counted_to_visible_seconds_count") or 0.0,
+                REGISTRY.get_sample_value("forgood_counted_to_visible_seconds_sum") or 0.0)
+
+    client = RecordingClient(fail_on="campaign_minutes_versions")
+    sink = ClickHouseSink(Settings(clickhouse_url="clickhouse://127.0.0.1:9000/fg"), client=client)
+    count, total = observed()
+    published = time.time() - 30
+    sink.add(TOTAL, published_at=published)
+    sink.add(MINUTE, published_at=published)
+    sink.add(CampaignTotal("music", 1, 1, 50, "GBP", M, V))  # no timestamp: not observed
+    with pytest.raises(SinkUnavailable):
+        sink.write()  # the totals went in, the minute did not: only the total is observed
+    after_count, after_sum = observed()
+    assert after_count == count + 1
+    assert 30 <= after_sum - total < 90
+    client.fail_on = None
+    sink.write()
+    assert observed()[0] == count + 2
