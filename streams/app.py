@@ -5,15 +5,16 @@ the worker a batch or call one of its named steps.
 Data flow (all topics created up front, see :func:`changelog_topics`):
 
 1. ``match_videos`` reads ``video-created`` (keyed by video) in batches and hands each to
-   :meth:`~streams.counting.CountingWorker.match_batch`, which validates each event (bad ones go to the dead-letter topic with their original bytes), matches it
+   :meth:`~streams.counting.CountingWorker.match_batch`, which validates each event (bad
+   ones go to the dead-letter topic with their original bytes), matches it
    against the campaigns, and forwards the batch's videos of each matching campaign as one
    :class:`~forgood.domain.records.CampaignVideoBatch` to ``forgood-campaign-videos``, **keyed by
    campaign**: every campaign then has exactly one owner (one partition, one worker), which
    makes caps exact.
 2. ``count_videos`` reads those in batches and hands each to
-   :meth:`~streams.counting.CountingWorker.count_batch`, which records the new videos and creators in memory
-   and appends one entry per campaign and batch to the ``ledger`` table (changelogged,
-   idempotent, see :mod:`streams.tally`), then publishes the touched campaigns' totals and
+   :meth:`~streams.counting.CountingWorker.count_batch`, which records the new videos and
+   creators in memory and appends one entry per campaign and batch to the ``ledger`` table
+   (changelogged, idempotent, see :mod:`streams.tally`), then publishes the touched campaigns' totals and
    changed minutes as absolute, versioned rows for the sink.
 
 Delivery is at-least-once: Faust flushes table changelogs and forwarded records before it
@@ -25,14 +26,19 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.streams import _current_event  # Faust's current-event context variable: no public setter
+from faust.streams import (
+    Stream,
+    _current_event,  # Faust's current-event context variable: no public setter
+)
+from faust.tables.manager import TableManager
 from faust.types import TP
 from kafka.partitioner.default import murmur2
+from mode.types.signals import BaseSignalT
 
 from forgood.domain.observability import CONSUMER_LAG
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch
@@ -40,6 +46,7 @@ from forgood.domain.settings import Settings
 from forgood.domain.topics import TopicSpec
 from streams import faust_patches, metrics
 from streams.counting import Clock, CountingWorker, Delivery, SourceRecord, SystemClock
+from streams.faust_patches.lag import partition_lag
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook
 
@@ -180,21 +187,21 @@ def build_app(settings: Settings, clock: Clock | None = None) -> StreamApp:
     @app.agent(videos)
     async def match_videos(stream: faust.StreamT[Any]) -> None:
         await registry.ready.wait()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+        async for events in batches(stream, settings):
             worker.match_batch([event.message for event in events])
             metrics.batch_done("match_videos")
 
     @app.agent(outputs.campaign_videos)
     async def count_videos(stream: faust.StreamT[Any]) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            worker.count_batch([Delivery(e.message.value, e.message.offset, e) for e in events])
+        async for events in batches(stream, settings):
+            worker.count_batch([Delivery(e.message.value or b"", e.message.offset, e) for e in events])
             metrics.batch_done("count_videos")
 
     @app.timer(interval=2.0)
     async def republish_owned() -> None:
         metrics.CAMPAIGNS_LOADED.set(len(registry.campaigns))
         metrics.CAMPAIGN_REGISTRY_REVISION.set(registry.revision)
-        if app.rebalancing or not registry.ready.is_set() or not app.tables.recovery.completed.is_set():
+        if app.rebalancing or not registry.ready.is_set() or not recovered(app):
             return
         assigned = app.assignor.assigned_actives()
         topic = outputs.campaign_videos.get_topic_name()
@@ -203,27 +210,38 @@ def build_app(settings: Settings, clock: Clock | None = None) -> StreamApp:
             [c for c in registry.campaigns.values() if TP(topic, owner_partition(c.id, n)) in assigned]
         )
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: Any) -> None:
+    def on_revoked(sender: Any, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
         worker.on_rebalance()
         CONSUMER_LAG.clear()
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
+    def on_assigned(sender: Any, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
         worker.on_rebalance()
+
+    # mode types a handler with mypy_extensions' NamedArg("BaseSignalT"), which mypy does not
+    # match with any keyword-only parameter; mode calls handler(sender, *args, signal=..., **kw).
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     return StreamApp(app=app, worker=worker, match_videos=match_videos, count_videos=count_videos, ledger=ledger)
 
 
+def batches(stream: faust.StreamT[Any], settings: Settings) -> AsyncIterator[Sequence[faust.EventT]]:
+    """The agent's events in batches of up to ``batch_size``, or what arrived within
+    ``batch_window_s`` (Faust's ``take_events``: events, so ledger writes can name theirs)."""
+    assert isinstance(stream, Stream)
+    return stream.take_events(settings.batch_size, within=settings.batch_window_s)
+
+
+def recovered(app: faust.App) -> bool:
+    """True once the tables' changelogs have been read back after the last rebalance."""
+    tables = app.tables
+    assert isinstance(tables, TableManager)
+    return tables.recovery.completed.is_set()
+
+
 async def _report_lag(app: faust.App) -> None:
     """Lag per assigned partition: fetch highwater minus the last committed offset."""
-    consumer = app.consumer
     for tp in app.assignor.assigned_actives():
-        try:
-            highwater = consumer.highwater(tp)
-        except Exception:  # partition not fetched yet
-            continue
-        if highwater is None or highwater < 0:
-            continue
-        committed = consumer._committed_offset.get(tp) or 0
-        CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+        lag = partition_lag(app.consumer, tp)
+        if lag is not None:
+            CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(lag)

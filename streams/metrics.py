@@ -9,6 +9,8 @@ current owner reports it), freshness, and consumer lag computed from fetch highw
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter("forgood_events_consumed_total", "video-created events read from Kafka.")
@@ -105,10 +107,8 @@ def set_or_remove(gauge: Gauge, labels: tuple[str, ...], value: int | None) -> N
     if value is not None:
         gauge.labels(*labels).set(value)
     else:
-        try:
+        with contextlib.suppress(KeyError):
             gauge.remove(*labels)
-        except KeyError:
-            pass
 
 
 def batch_done(agent: str) -> None:

@@ -19,8 +19,8 @@ the worker fast: the producer and the changelog see ~1 record per campaign per b
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import orjson
 
@@ -65,7 +65,7 @@ class LedgerEntry:
         return orjson.dumps([list(by_minute.items()), list(self.creators)])
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "LedgerEntry":
+    def from_bytes(cls, raw: bytes) -> LedgerEntry:
         by_minute, creators = orjson.loads(raw)
         videos = tuple((video_id, int(minute)) for minute, ids in by_minute for video_id in ids)
         return cls(videos, tuple(creators))
