@@ -9,20 +9,19 @@ does not dirty the working tree).
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import random
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_serve import NOW, campaign_spec, get_json, start_pipeline_and_serve
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
 from tests.support.processes import REPO
+from tests.support.serving import NOW, campaign_spec, get_json, start_pipeline_and_serve
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -11,105 +11,26 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
+from tests.support.serving import (
+    NOW,
+    EventStream,
+    api_state,
+    campaign_spec,
+    get_json,
+    start_pipeline_and_serve,
+    start_serve,
+    wait_ready,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-# --- helpers (test_counter_page.py uses them too) ----------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_serve(procs, port: int) -> subprocess.Popen:
-    """Start ``forgood serve`` on loopback ``port`` like any forgood command (killed at teardown)."""
-    return procs.start("serve", "serve", "--host", "127.0.0.1", "--port", str(port))
-
-
-def start_pipeline_and_serve(procs) -> tuple[str, int]:
-    """Start worker, sink and ``forgood serve`` on a free port; once it answers, return its
-    base URL and port."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    procs.start("worker", "worker")
-    procs.start("sink", "sink")
-    start_serve(procs, port)
-    wait_ready(base, procs)
-    return base, port
-
-
-def get_json(url: str, timeout: float = 5.0):
-    """(status, parsed body) of a GET; status 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-    except OSError:
-        return 0, None
-
-
-def wait_ready(base: str, procs, timeout: float = 90) -> None:
-    try:
-        wait_until(lambda: get_json(base + "/healthz")[0] == 200, timeout, 0.2, what="serve /healthz 200")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{procs.tail()}") from None
-
-
-class EventStream:
-    """A blocking Server-Sent-Events reader (one frame at a time)."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.response = urllib.request.urlopen(url, timeout=timeout)
-        assert self.response.status == 200
-        assert self.response.headers["Content-Type"].startswith("text/event-stream")
-
-    def next(self) -> dict:
-        fields: dict = {}
-        while True:
-            line = self.response.readline()
-            if not line:
-                raise EOFError("event stream closed")
-            line = line.decode().rstrip("\n")
-            if line == "":
-                if "data" in fields:
-                    fields["data"] = json.loads(fields["data"])
-                    return fields
-                fields = {}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(": ")
-                fields[name] = value
-
-    def close(self) -> None:
-        self.response.close()
-
-
-NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-
-
-def campaign_spec(cid: str, name: str, nonprofit: str, tag: str, price: str, currency: str,
-                  cap: str | None = None, goal: int | None = None) -> dict:
-    spec = {"id": cid, "name": name, "nonprofit": nonprofit, "hashtags": [tag], "donation_per_video": price,
-            "currency": currency, "starts_at": (NOW - timedelta(days=2)).isoformat(),
-            "ends_at": (NOW + timedelta(days=30)).isoformat()}
-    if cap:
-        spec["donation_cap"] = cap
-    if goal:
-        spec["goal_videos"] = goal
-    return spec
 
 
 def write_events(path, prefix: str, tag: str, count: int, creators: int = 5, minutes_back=(5,)) -> None:
@@ -147,17 +68,6 @@ def clickhouse_state(client, db):
             f"SELECT campaign_id, toUInt32(minute), videos FROM {db}.campaign_minutes")}
     except Exception:  # the sink has not created the schema yet
         return {}, {}, {}
-    return totals, versions, minutes
-
-
-def api_state(base):
-    status, body = get_json(base + "/api/campaigns")
-    if status != 200:
-        return {}, {}, {}
-    totals = {c["id"]: (c["videos"], c["creators"], c["donation_minor"], c["currency"]) for c in body["campaigns"]}
-    versions = {c["id"]: c["version"] for c in body["campaigns"]}
-    minutes = {(c["id"], int(datetime.fromisoformat(m["minute"].replace("Z", "+00:00")).timestamp())): m["videos"]
-               for c in body["campaigns"] for m in c["videos_per_minute"] if m["videos"]}
     return totals, versions, minutes
 
 

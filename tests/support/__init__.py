@@ -9,5 +9,6 @@ the conftest.py files.
 * ``processes`` — ``REPO``, ``settings_env`` and ``Processes`` (forgood sub-commands as real processes);
 * ``readback`` — ``read_back``: ClickHouse's totals and minutes as the oracle states them;
 * ``topics`` — ``read_topic``: every record of a Kafka topic to its current end;
+* ``serving`` — start ``forgood serve``, wait until it answers, read its API and event stream;
 * ``faust_patches_fakes`` — stand-ins for the Faust objects streams.faust_patches touches.
 """
