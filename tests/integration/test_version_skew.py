@@ -23,9 +23,9 @@ import yaml
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from tests.integration.test_serve import api_state, free_port, start_serve, wait_ready
 from tests.support.eventset import generate, make_campaigns, oracle
 from tests.support.readback import read_back
+from tests.support.serving import api_state, free_port, start_serve, wait_ready
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_until
 
