@@ -63,9 +63,6 @@ class Column:
             return value
         return float(value) if self.type.startswith("Float") else int(value)
 
-    def ddl(self) -> str:
-        return f"{self.name} {self.type}"
-
 
 @dataclass(frozen=True)
 class RecordContract(Generic[R]):
