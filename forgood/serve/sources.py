@@ -101,7 +101,8 @@ def _aggregate_specs(settings: Settings):
     return [s for s in pipeline_topics(settings) if s.name in names]
 
 
-def decode(settings: Settings, topic: str, key: bytes | None, value: bytes | None):
+def decode(settings: Settings, topic: str, key: bytes | None,
+           value: bytes | None) -> Campaign | Removed | CampaignTotal | CampaignMinute | None:
     """A record of one of the followed topics as a state change; None if unusable (logged)."""
     try:
         if topic == settings.campaigns_topic:
