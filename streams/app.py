@@ -88,7 +88,8 @@ class FaustLedger:
 
 class FaustOutputs:
     """The worker's :class:`~streams.counting.Outputs` as Faust topics (``send_soon``: buffered
-    in Faust's producer, flushed before the source offsets are committed)."""
+    in Faust's producer, flushed before the source offsets are committed). Keys and values
+    come from each record's contract (:mod:`forgood.domain.contracts`)."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         n = settings.partitions
@@ -98,13 +99,13 @@ class FaustOutputs:
         self.dlq = raw_topic(app, settings.dlq_topic, n)
 
     def forward(self, batch: CampaignVideoBatch) -> None:
-        self.campaign_videos.send_soon(key=batch.campaign_id.encode(), value=batch.to_bytes())
+        self.campaign_videos.send_soon(key=batch.key(), value=batch.to_bytes())
 
     def total(self, row: CampaignTotal) -> None:
-        self.totals.send_soon(key=row.campaign_id.encode(), value=row.to_bytes())
+        self.totals.send_soon(key=row.key(), value=row.to_bytes())
 
     def minute(self, row: CampaignMinute) -> None:
-        self.minutes.send_soon(key=f"{row.campaign_id}\x1f{row.minute}".encode(), value=row.to_bytes())
+        self.minutes.send_soon(key=row.key(), value=row.to_bytes())
 
     def dead_letter(self, record: SourceRecord, headers: list[tuple[str, bytes]]) -> None:
         self.dlq.send_soon(key=record.key, value=record.value, headers=headers)

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 import orjson
 
 from forgood.domain.campaigns import Campaign
+from forgood.domain.contracts import KEY_SEP
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
 from streams.versions import row_version
 
-SEP = "\x1f"
+SEP = KEY_SEP  # the separator of every composite key (forgood.domain.contracts)
 
 
 def ledger_key(campaign_id: str, offset: int, position: int) -> str:
