@@ -11,11 +11,10 @@ from __future__ import annotations
 import signal
 
 import pytest
-import yaml
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.eventset import generate, make_campaigns, oracle, write_campaigns, write_events
 from tests.support.readback import read_back
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_until
@@ -28,19 +27,6 @@ SETTLE_S = 180
 def invalid_lines(lines):
     """The lines the generator made invalid on purpose (see eventset.generate)."""
     return [raw for raw in lines if b"bad-" in raw or not raw.startswith(b'{"event_id": "e-')]
-
-
-
-def write_campaigns(tmp_path, campaigns):
-    path = tmp_path / "campaigns.yaml"
-    path.write_text(yaml.safe_dump({"campaigns": [c.yaml_entry() for c in campaigns]}))
-    return path
-
-
-def write_events(tmp_path, name, lines):
-    path = tmp_path / name
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
 
 
 def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(

@@ -13,6 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
+
+import yaml
 
 #: Three hours before the current hour: every in-window event lies safely in the past.
 BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
@@ -159,3 +162,17 @@ def oracle(lines: list[bytes], campaigns: list[OracleCampaign], invalid=()) -> t
             given += amount
             minutes[(c.id, minute)] = (per_minute[minute], amount)
     return totals, minutes
+
+
+def write_campaigns(folder: Path, campaigns: list[OracleCampaign]) -> Path:
+    """``campaigns`` as ``folder/campaigns.yaml`` (the file ``load_campaign_file`` reads)."""
+    path = folder / "campaigns.yaml"
+    path.write_text(yaml.safe_dump({"campaigns": [c.yaml_entry() for c in campaigns]}))
+    return path
+
+
+def write_events(folder: Path, name: str, lines: list[bytes]) -> Path:
+    """``lines`` as ``folder/name``, one event a line (what ``forgood produce --from`` reads)."""
+    path = folder / name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
