@@ -8,7 +8,7 @@ the worker must give (``forgood.domain.events.REASONS``). Each value also carrie
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max
 
 
 def _base(uid: str) -> dict:
-    created = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    created = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     return {"event_id": f"bad-{uid}", "video_id": f"bad-v-{uid}", "creator_id": "c-bad",
             "hashtags": ["PlainTag"], "created_at": created}
 
@@ -59,9 +59,9 @@ def bad_event(draw, reason: str) -> tuple[bytes, str]:
     elif reason == "bad_timestamp":
         event["created_at"] = draw(st.sampled_from(["yesterday", "2026-13-45T00:00:00Z", "", "24/11/2026"]))
     elif reason == "no_timezone":
-        event["created_at"] = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+        event["created_at"] = (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None).isoformat()
     elif reason == "future_timestamp":
-        event["created_at"] = (datetime.now(timezone.utc) + timedelta(days=draw(st.integers(1, 400)))).isoformat()
+        event["created_at"] = (datetime.now(UTC) + timedelta(days=draw(st.integers(1, 400)))).isoformat()
     else:  # pragma: no cover - a new reason needs a strategy here
         raise ValueError(reason)
     return _dump(event), reason

@@ -11,14 +11,14 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import yaml
 
 #: Three hours before the current hour: every in-window event lies safely in the past.
-BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def generate(
     summary = defaultdict(int)
     for n in range(videos):
         k = rng.choice([0, 1, 1, 1, 2, 3])
-        hashtags = [_style(rng, t) for t in rng.sample(tags, k)] + rng.sample(["fyp", "dance", "fun"], rng.randint(0, 2))
+        hashtags = [_style(rng, t) for t in rng.sample(tags, k)]
+        hashtags += rng.sample(["fyp", "dance", "fun"], rng.randint(0, 2))
         if not hashtags:
             hashtags = ["fyp"]
         # mostly inside the windows; some before/after the narrow one; some a day out
