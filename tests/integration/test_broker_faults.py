@@ -43,10 +43,10 @@ from rich.table import Table
 
 from forgood import stack
 from forgood.domain.campaigns import load_campaign_file
-from producers.campaigns import publish_campaigns
 from forgood.stack.endpoints import Endpoint
 from forgood.stack.ports import port_in_use
 from forgood.stack.process import is_alive
+from producers.campaigns import publish_campaigns
 from tests.support.eventset import generate, make_campaigns, oracle
 from tests.support.processes import REPO, settings_env
 from tests.support.readback import read_back

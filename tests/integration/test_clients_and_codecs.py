@@ -35,9 +35,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer import fetcher as kafka_fetcher
 
 from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.kafka import read_to_end
 from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
-from forgood.domain.kafka import read_to_end
 from producers.sending import key_of
 from tests.support.eventset import generate, make_campaigns, oracle
 from tests.support.readback import read_back

@@ -38,9 +38,9 @@ from rich.table import Table
 from forgood import stack
 from forgood.domain.campaigns import load_campaign_file
 from forgood.domain.events import REASONS
+from forgood.domain.kafka import make_producer
 from forgood.stack.process import is_alive
 from producers.campaigns import publish_campaigns
-from forgood.domain.kafka import make_producer
 from producers.sending import SendReport, finish, send_raw
 from sinks.clickhouse import connect
 from tests.support.badinputs import one_of_each

@@ -14,8 +14,8 @@ import kafka.codec
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
-from kafka.record.memory_records import MemoryRecordsBuilder as KafkaRecordsBuilder
 from kafka.record.memory_records import MemoryRecords as KafkaMemoryRecords
+from kafka.record.memory_records import MemoryRecordsBuilder as KafkaRecordsBuilder
 
 CODECS = {"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 VALUES = [b'{"event_id": "e-%d", "video_id": "v-%d", "hashtags": ["PlainTag"]}' % (i, i) for i in range(50)]

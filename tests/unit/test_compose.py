@@ -122,7 +122,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
         buffer = ""
     if buffer:
         logical.append(buffer)
-    return [(l.split(None, 1)[0].upper(), l.split(None, 1)[1] if " " in l else "") for l in logical]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in logical]
 
 
 def image_is_pinned(image: str) -> bool:
@@ -345,7 +345,8 @@ def test_deploy_mounts_exist(service, source):
 def test_expected_deploy_mounts(services):
     assert ("./deploy/prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml") in mounts(services["prometheus"])
     assert ("./deploy/prometheus/rules", "/etc/prometheus/rules") in mounts(services["prometheus"])
-    assert ("./deploy/alertmanager/alertmanager.yml", "/etc/alertmanager/alertmanager.yml") in mounts(services["alertmanager"])
+    assert ("./deploy/alertmanager/alertmanager.yml", "/etc/alertmanager/alertmanager.yml") in mounts(
+        services["alertmanager"])
     assert ("./deploy/grafana/provisioning", "/etc/grafana/provisioning") in mounts(services["grafana"])
     assert ("./deploy/grafana/dashboards", "/var/lib/grafana/dashboards") in mounts(services["grafana"])
 
@@ -368,7 +369,8 @@ def test_no_plaintext_secrets(services):
 def test_grafana_admin_password_and_pinned_clickhouse_plugin(services):
     env = environment(services["grafana"])
     assert is_reference(env["GF_SECURITY_ADMIN_PASSWORD"])
-    plugins = env.get("GF_PLUGINS_PREINSTALL_SYNC") or env.get("GF_PLUGINS_PREINSTALL") or env.get("GF_INSTALL_PLUGINS", "")
+    plugins = (env.get("GF_PLUGINS_PREINSTALL_SYNC") or env.get("GF_PLUGINS_PREINSTALL")
+               or env.get("GF_INSTALL_PLUGINS", ""))
     entry = next((p.strip() for p in plugins.split(",") if p.strip().startswith("grafana-clickhouse-datasource")), None)
     assert entry, "grafana-clickhouse-datasource is not installed"
     assert re.fullmatch(r"grafana-clickhouse-datasource(@| )\d+\.\d+\.\d+", entry), f"plugin not pinned: {entry}"
@@ -381,7 +383,7 @@ def test_kafka_is_single_node_kraft_with_a_valid_cluster_id(services):
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
-    listeners = dict(l.split("://", 1) for l in env["KAFKA_LISTENERS"].split(","))
+    listeners = dict(item.split("://", 1) for item in env["KAFKA_LISTENERS"].split(","))
     protocols = dict(p.split(":", 1) for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(listeners) <= set(protocols)
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
@@ -425,9 +427,9 @@ def test_kafka_listeners_match_the_local_stack_ports(services, forgood_services)
     127.0.0.1:9092; the host port compose publishes is loopback-only and advertised as such;
     forgood's partition and replication settings are the local defaults."""
     compose = kafka_properties(services["kafka"])
-    listeners = dict(l.split("://", 1) for l in compose["listeners"].split(","))
+    listeners = dict(item.split("://", 1) for item in compose["listeners"].split(","))
     assert listeners["PLAINTEXT"] == ":9092" and Settings().kafka_bootstrap.endswith(":9092")
-    advertised = dict(l.split("://", 1) for l in compose["advertised.listeners"].split(","))
+    advertised = dict(item.split("://", 1) for item in compose["advertised.listeners"].split(","))
     published = {p.split(":", 1)[0]: p for p in services["kafka"]["ports"]}
     assert set(published) == {"127.0.0.1"}
     host_port = published["127.0.0.1"].rsplit(":", 1)[1]
@@ -483,7 +485,8 @@ def test_dockerfile_copies_everything_the_package_is_built_from():
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out():
-    patterns = {l.strip() for l in DOCKERIGNORE.read_text().splitlines() if l.strip() and not l.startswith("#")}
+    patterns = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
     for required in (".venv", ".forgood", ".git", ".env", ".pytest_cache", ".hypothesis"):
         assert required in patterns, f".dockerignore lacks {required}"
     assert any("__pycache__" in p for p in patterns)

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from forgood import stack
 import forgood.stack.local as stack_local
+from forgood import stack
 from forgood.domain.errors import StackError
 from forgood.domain.settings import Settings
 from forgood.stack import clickhouse as clickhouse_module
 from forgood.stack import kafka as kafka_module
 from forgood.stack.clickhouse import ClickHouse, find_server_command, render_config, render_users
-from forgood.stack.kafka import Kafka, read_properties
 from forgood.stack.endpoints import Endpoint, first_bootstrap_server, is_loopback_host, parse_host_port
+from forgood.stack.kafka import Kafka, read_properties
 from forgood.stack.layout import StackLayout
 from forgood.stack.ports import (
     listening_inodes,
