@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -150,7 +150,7 @@ def delivered(webhook: Webhook, alertname: str, campaign: str) -> list[tuple[flo
 def test_campaign_cap_reached_reaches_the_webhook(run_settings, monitoring, webhook, procs, tmp_path):
     assert all(s.answering for s in monitoring.values()), monitoring
     prometheus = f"http://{monitoring['prometheus'].address}"
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     publish_campaigns(run_settings, parse_campaigns({"campaigns": [{
         "id": CAMPAIGN, "name": "Alert cap", "nonprofit": "Test", "hashtags": [TAG],
         "donation_per_video": "0.10", "donation_cap": "1.00", "currency": "USD",
@@ -186,7 +186,7 @@ def test_campaign_cap_reached_reaches_the_webhook(run_settings, monitoring, webh
     notes = wait_until(lambda: delivered(webhook, "ForgoodCampaignCapReached", CAMPAIGN), DELIVERY_TIMEOUT_S,
                        what="the webhook to receive ForgoodCampaignCapReached")
     t_delivered, payload, sent = notes[0]
-    received_at = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - t_delivered)
+    received_at = datetime.now(UTC) - timedelta(seconds=time.monotonic() - t_delivered)
 
     assert payload["receiver"] == "campaign-updates"  # routed by severity=info, as shipped
     assert payload["status"] == "firing" and sent["status"] == "firing"

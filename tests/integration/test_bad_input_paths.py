@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -59,7 +59,7 @@ def test_dead_letters_can_be_replayed_after_a_fix(run_settings, procs, clickhous
     operator widens the skew, `forgood dlq replay` re-sends it and it is counted once."""
     db = run_settings.clickhouse.database
     camp = tmp_path / "c.yaml"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     camp.write_text(json.dumps({"campaigns": [{
         "id": "skewed", "name": "S", "nonprofit": "X", "hashtags": ["SkewTag"], "donation_per_video": "1.00",
         "currency": "USD", "starts_at": (now - timedelta(days=1)).isoformat(),

@@ -110,7 +110,8 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
             page.screenshot(path=str(shot), full_page=True)
 
             embed = browser.new_page(viewport={"width": 420, "height": 220})
-            embed.on("console", lambda m: problems.append(f"embed console {m.type}: {m.text}") if m.type == "error" else None)
+            embed.on("console",
+                     lambda m: problems.append(f"embed console {m.type}: {m.text}") if m.type == "error" else None)
             embed.on("pageerror", lambda e: problems.append(f"embed page error: {e}"))
             embed.goto(f"{base}/embed/{CID}?theme=dark", wait_until="load")
             wait_in(embed, f"{counter} === '457'", 30_000, "the embed widget's videos counter to show 457")

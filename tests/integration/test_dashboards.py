@@ -34,13 +34,14 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from babel.numbers import get_currency_precision, list_currencies
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 import forgood.domain.observability
@@ -231,7 +232,7 @@ def _datetime64(epoch_ms: int) -> str:
 
 
 def _date(epoch_s: int) -> str:
-    return "toDate('" + datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%d") + "')"
+    return "toDate('" + datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d") + "')"
 
 
 def clickhouse_macros(sql: str, start_s: int, end_s: int, interval_s: int) -> str:
@@ -247,13 +248,15 @@ def clickhouse_macros(sql: str, start_s: int, end_s: int, interval_s: int) -> st
         "toTime": lambda a: _datetime(end_s),
         "fromTime_ms": lambda a: _datetime64(start_ms),
         "toTime_ms": lambda a: _datetime64(end_ms),
-        "timeFilter": lambda a: "{0} >= {1} AND {0} <= {2}".format(one(a, 1)[0], _datetime(start_s), _datetime(end_s)),
+        "timeFilter": lambda a: "{0} >= {1} AND {0} <= {2}".format(
+            one(a, 1)[0], _datetime(start_s), _datetime(end_s)),
         "timeFilter_ms": lambda a: "{0} >= {1} AND {0} <= {2}".format(
             one(a, 1)[0], _datetime64(start_ms), _datetime64(end_ms)),
         "dateFilter": lambda a: "{0} >= {1} AND {0} <= {2}".format(one(a, 1)[0], _date(start_s), _date(end_s)),
         "dateTimeFilter": lambda a: "({0} >= {2} AND {0} <= {3}) AND ({1} >= {4} AND {1} <= {5})".format(
             *one(a, 2), _date(start_s), _date(end_s), _datetime(start_s), _datetime(end_s)),
-        "timeInterval": lambda a: f"toStartOfInterval(toDateTime({one(a, 1)[0]}), INTERVAL {max(interval_s, 1)} second)",
+        "timeInterval": lambda a: (
+            f"toStartOfInterval(toDateTime({one(a, 1)[0]}), INTERVAL {max(interval_s, 1)} second)"),
         "timeInterval_ms": lambda a: (
             f"toStartOfInterval(toDateTime64({one(a, 1)[0]}, 3), INTERVAL {max(interval_s * 1000, 1)} millisecond)"),
         "interval_s": lambda a: str(max(interval_s, 1)),
@@ -381,7 +384,8 @@ def test_clickhouse_targets_say_how_grafana_should_shape_them():
         assert query.target.get("editorType") == "sql", query.id
         # without pluginVersion >= 4 the plugin treats a saved target as v3 and migrates it
         assert int(query.target.get("pluginVersion", "0").split(".")[0]) >= 4, query.id
-        assert (query.target.get("format"), query.target.get("queryType")) in {(0, "timeseries"), (1, "table")}, query.id
+        shape = (query.target.get("format"), query.target.get("queryType"))
+        assert shape in {(0, "timeseries"), (1, "table")}, query.id
 
 
 def test_every_rate_uses_the_rate_interval():
@@ -435,7 +439,7 @@ def dashboard_db(stack_settings: Settings):
     database = "forgood_dash_" + uuid.uuid4().hex[:10]
     migrate(client, database)
     now_s = int(time.time())
-    updated = datetime.fromtimestamp(now_s - 30, timezone.utc)
+    updated = datetime.fromtimestamp(now_s - 30, UTC)
     version = time.time_ns()
     client.execute(
         f"INSERT INTO {database}.campaign_totals_versions "
@@ -447,8 +451,9 @@ def dashboard_db(stack_settings: Settings):
     )
     minute_now = now_s // 60 * 60
     client.execute(
-        f"INSERT INTO {database}.campaign_minutes_versions (campaign_id, minute, videos, donation_minor, version) VALUES",
-        [(cid, datetime.fromtimestamp(minute_now - ago * 60, timezone.utc), n, n * 100, version)
+        f"INSERT INTO {database}.campaign_minutes_versions "
+        "(campaign_id, minute, videos, donation_minor, version) VALUES",
+        [(cid, datetime.fromtimestamp(minute_now - ago * 60, UTC), n, n * 100, version)
          for cid in CAMPAIGNS for ago, n in MINUTES_AGO.items()],
     )
     yield client, database, now_s
@@ -504,7 +509,7 @@ def test_stat_panels_show_the_stored_numbers(dashboard_db, selection: str):
 
 def test_campaigns_table_shows_exact_amounts(dashboard_db):
     _, rows, names, _ = run_sql(dashboard_db, find("campaigns.json", "All campaigns"), {})
-    table = [dict(zip(names, row)) for row in rows]
+    table = [dict(zip(names, row, strict=True)) for row in rows]
     assert [r["campaign"] for r in table] == sorted(CAMPAIGNS)
     for row in table:
         currency, videos, creators, minor, _, _ = CAMPAIGNS[row["campaign"]]
@@ -531,7 +536,11 @@ EVAL_AT_S = 300
 STEPS = 40  # 10 minutes of samples every 15 s
 COUNTER_STEP = 60  # per 15 s: rate() = 4/s
 
-JOBS = {streams.metrics: "forgood-worker", sinks.metrics: "forgood-sink", forgood.domain.observability: "forgood-worker"}
+JOBS = {
+    streams.metrics: "forgood-worker",
+    sinks.metrics: "forgood-sink",
+    forgood.domain.observability: "forgood-worker",
+}
 INSTANCES = {"forgood-worker": "worker-1:9464", "forgood-sink": "sink-1:9465"}
 LABEL_VALUES = {
     "reason": ["not_json", "future_timestamp"],
@@ -560,6 +569,48 @@ def defined_metrics() -> list[tuple[MetricWrapperBase, str]]:
     return found
 
 
+PROBE = "dashboard-test-probe"  # label value of the throw-away series metric_shape may add
+
+
+def _samples(metric: MetricWrapperBase) -> list[Sample]:
+    return [sample for collected in metric.collect() for sample in collected.samples]
+
+
+def _add_probe_series(metric: MetricWrapperBase) -> tuple[str, ...]:
+    """Give a labelled metric one series (its label count found by trying), for metric_shape to read."""
+    for count in range(1, 10):
+        values = (PROBE,) * count
+        try:
+            metric.labels(*values)
+        except ValueError:  # "Incorrect label count"
+            continue
+        return values
+    raise AssertionError(f"{metric!r} has no series, and no label count up to 9 fits it")
+
+
+def metric_shape(metric: MetricWrapperBase) -> tuple[str, str, list[str], list[float]]:
+    """A metric's name, type, label names (in order) and, for a histogram, bucket upper bounds.
+
+    Read through prometheus_client's public API: name and type from describe(); the label
+    names and the ``le`` bounds from the samples collect() gives for one series. A labelled
+    metric with no series yet gets a probe series for the reading, removed right after.
+    """
+    (described,) = metric.describe()
+    samples = _samples(metric)
+    if not samples:  # labelled, and no series yet
+        probe = _add_probe_series(metric)
+        try:
+            samples = _samples(metric)
+        finally:
+            metric.remove(*probe)
+    series = {k: v for k, v in samples[0].labels.items() if k != "le"}
+    bounds = [
+        float(s.labels["le"]) for s in samples  # "+Inf" -> inf
+        if s.name == f"{described.name}_bucket" and {k: v for k, v in s.labels.items() if k != "le"} == series
+    ]
+    return described.name, described.type, list(series), bounds
+
+
 def _labels(pairs: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in pairs.items()) + "}"
 
@@ -570,7 +621,7 @@ def synthetic_series() -> list[dict]:
     for job, instance in INSTANCES.items():  # Prometheus's own `up`
         series.append({"series": f'up{_labels({"job": job, "instance": instance})}', "values": f"1x{STEPS}"})
     for metric, job in defined_metrics():
-        name, kind, labelnames = metric._name, metric._type, list(metric._labelnames)
+        name, kind, labelnames, bounds = metric_shape(metric)
         label_sets = []
         others = [n for n in labelnames if n not in ("campaign", "currency")]
         campaigns = [{}]
@@ -579,7 +630,7 @@ def synthetic_series() -> list[dict]:
                          for c in CAMPAIGNS]
         for base in campaigns:
             for combo in itertools.product(*(LABEL_VALUES[n] for n in others)):
-                label_sets.append({**base, **dict(zip(others, combo))})
+                label_sets.append({**base, **dict(zip(others, combo, strict=True))})
         for labels in label_sets:
             this_job = {"worker": "forgood-worker", "sink": "forgood-sink"}.get(labels.get("consumer"), job)
             labels = {**labels, "job": this_job, "instance": INSTANCES[this_job]}
@@ -594,7 +645,6 @@ def synthetic_series() -> list[dict]:
                     value = 7
                 series.append({"series": f"{name}{_labels(labels)}", "values": f"{value}x{STEPS}"})
             elif kind == "histogram":
-                bounds = list(metric._upper_bounds)
                 for i, bound in enumerate(bounds):  # cumulative: each bucket grows at least as fast
                     step = 4 * (i + 1) if bound != math.inf else 4 * len(bounds)
                     le = {**labels, "le": floatToGoString(bound)}

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import types
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -45,7 +44,7 @@ MOV = "movember-2026"  # #Movember #MoBro, $1.00, 2026-11-01..2027-01-01
 DANCE = "dance-for-change"  # #DanceForChange, $1.00 (100), no cap, 2026-11-01..2027-03-01
 MUSIC = "music-shaped-me"
 
-NOW = datetime(2027, 2, 15, 12, 0, tzinfo=timezone.utc)  # the frozen wall clock
+NOW = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)  # the frozen wall clock
 AT = "2026-11-24T19:00:30Z"  # inside every example campaign's window
 M1 = 1_795_546_800  # 2026-11-24T19:00:00Z, the event-time minute of AT
 M2 = M1 + 60
@@ -343,8 +342,8 @@ def test_campaign_window_is_start_inclusive_end_exclusive(h):
     assert m.delta("forgood_events_unmatched_total") == 3
     assert m.delta("forgood_campaign_videos_matched_total") == 4
     minutes = {item.video_id: item.minute for item in h.forwarded()}
-    assert minutes["at-start"] == int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
-    assert minutes["end-in-other-zone"] == int(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc).timestamp())
+    assert minutes["at-start"] == int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    assert minutes["end-in-other-zone"] == int(datetime(2026, 12, 31, 23, 30, tzinfo=UTC).timestamp())
 
 
 INVALID = [
@@ -388,7 +387,7 @@ def test_invalid_events_are_dead_lettered_and_the_agent_keeps_going(h):
     dead = h.to(h.s.dlq_topic)
     assert len(dead) == len(INVALID)
     now_s = int(NOW.timestamp())  # the worker's (frozen) clock
-    for i, (d, (raw, reason)) in enumerate(zip(dead, INVALID)):
+    for i, (d, (raw, reason)) in enumerate(zip(dead, INVALID, strict=True)):
         assert d.value == raw  # the original bytes, untouched
         assert d.key == f"k{i}".encode()
         assert d.headers["forgood-reason"] == reason.encode()
@@ -640,7 +639,7 @@ def test_campaign_updates_change_matching_without_rebuilding(h):
             await one(agent, event("r1", tags=["#RedNoseDay"]), 3)
 
             # Red Nose Day's window now ends before AT: no longer matched; rnd-extra still is.
-            changed = CAMPAIGNS[RND].model_copy(update={"ends_at": datetime(2026, 11, 20, tzinfo=timezone.utc)})
+            changed = CAMPAIGNS[RND].model_copy(update={"ends_at": datetime(2026, 11, 20, tzinfo=UTC)})
             h.p.registry.apply(RND.encode(), changed.to_json(), 104)
             await one(agent, event("r2", tags=["#RedNoseDay"]), 4)
 
@@ -670,7 +669,7 @@ def test_tombstone_removes_the_campaign(h):
     registry.apply(MOV.encode(), None, 106)
     assert set(registry.campaigns) == set(CAMPAIGNS) - {MOV}
     assert registry.revision == revision + 1
-    created = datetime(2026, 11, 24, 19, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 24, 19, tzinfo=UTC)
     assert registry.index.match(["#Movember", "#MoBro"], created) == []
     assert [c.id for c in registry.index.match(["#RedNoseDay"], created)] == [RND]
     # A tombstone for an unknown campaign or without a key changes nothing.

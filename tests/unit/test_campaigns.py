@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,8 +22,8 @@ from forgood.domain.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "campaigns.example.yaml"
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2027, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2027, 3, 1, tzinfo=UTC)
 
 
 def spec(**changes) -> dict:
@@ -83,7 +83,7 @@ def test_example_file_loads():
     assert by_id["music-shaped-me"].cap_minor == 500_000
     assert by_id["i-am-team-gb"].price_minor == 0
     assert by_id["movember-2026"].cap_minor == 25_000_000
-    assert by_id["movember-2026"].ends_at == datetime(2027, 1, 1, tzinfo=timezone.utc)
+    assert by_id["movember-2026"].ends_at == datetime(2027, 1, 1, tzinfo=UTC)
     assert by_id["red-nose-day-2026"].price_minor == 200
     assert by_id["red-nose-day-2026"].cap_minor == 100_000_000
     assert by_id["red-nose-day-2026"].goal_videos == 100_000
@@ -432,7 +432,7 @@ def test_hashtag_unicode_is_nfkc_casefolded():
 
 # --- matching ------------------------------------------------------------------------------
 
-AT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -453,7 +453,9 @@ def ids(found) -> list[str]:
     return [c.id for c in found]
 
 
-@pytest.mark.parametrize("tag", ["DanceForChange", "danceforchange", "#DanceForChange", "#DANCEFORCHANGE", " #danceForChange "])
+@pytest.mark.parametrize(
+    "tag", ["DanceForChange", "danceforchange", "#DanceForChange", "#DANCEFORCHANGE", " #danceForChange "]
+)
 def test_match_is_case_insensitive_and_hash_optional(index, tag):
     assert ids(index.match([tag], AT)) == ["dance"]
 
@@ -475,10 +477,10 @@ def test_video_matching_two_campaigns(index):
 
 
 def test_shared_hashtag_counts_for_each_campaign_whose_window_holds(index):
-    assert sorted(ids(index.match(["#shared"], datetime(2026, 11, 15, tzinfo=timezone.utc)))) == ["both", "early"]
-    assert sorted(ids(index.match(["#shared"], datetime(2026, 12, 15, tzinfo=timezone.utc)))) == ["both", "late"]
+    assert sorted(ids(index.match(["#shared"], datetime(2026, 11, 15, tzinfo=UTC)))) == ["both", "early"]
+    assert sorted(ids(index.match(["#shared"], datetime(2026, 12, 15, tzinfo=UTC)))) == ["both", "late"]
     # Shared tag plus the late campaign's own tag: still once each.
-    found = index.match(["Shared", "LateOnly", "SHARED"], datetime(2026, 12, 15, tzinfo=timezone.utc))
+    found = index.match(["Shared", "LateOnly", "SHARED"], datetime(2026, 12, 15, tzinfo=UTC))
     assert sorted(ids(found)) == ["both", "late"]
 
 
@@ -490,7 +492,7 @@ def test_window_boundaries_are_half_open(index):
     assert ids(index.match(tags, END - us)) == ["dance"]
     assert index.match(tags, END) == []  # at ends_at: does not count
     # The hand-over between "early" and "late" at 2026-12-01T00:00Z: exactly one of them.
-    boundary = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    boundary = datetime(2026, 12, 1, tzinfo=UTC)
     assert sorted(ids(index.match(["Shared"], boundary))) == ["both", "late"]
     assert sorted(ids(index.match(["Shared"], boundary - us))) == ["both", "early"]
 

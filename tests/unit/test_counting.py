@@ -9,7 +9,7 @@ owners with different clocks publish the same versions for the same inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -22,8 +22,8 @@ from streams.registry import CampaignRegistry
 from streams.tally import TallyBook
 from streams.versions import row_version
 
-NOW = datetime(2027, 2, 15, 12, 0, tzinfo=timezone.utc)
-AT = datetime(2026, 11, 24, 19, 0, 30, tzinfo=timezone.utc)
+NOW = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)
+AT = datetime(2026, 11, 24, 19, 0, 30, tzinfo=UTC)
 MINUTE = int(AT.timestamp()) // 60 * 60
 
 
@@ -89,8 +89,10 @@ def campaign(cid: str, tag: str, price: str = "1.00", cap: str | None = None) ->
     })
 
 
-def make_worker(tmp_path, clock: Clock | None = None, ledger: DictLedger | None = None,
-                campaigns=(campaign("dance", "Dance"), campaign("capped", "Cap", price="2.00", cap="5.00"))):
+CAMPAIGNS = (campaign("dance", "Dance"), campaign("capped", "Cap", price="2.00", cap="5.00"))
+
+
+def make_worker(tmp_path, clock: Clock | None = None, ledger: DictLedger | None = None, campaigns=CAMPAIGNS):
     settings = Settings(state_dir=tmp_path, max_future_skew_s=300)
     registry = CampaignRegistry(settings)
     for offset, c in enumerate(campaigns):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from forgood.domain.errors import InvalidEvent
 from forgood.domain.events import (
@@ -20,7 +21,7 @@ from forgood.domain.events import (
     parse_video_created,
 )
 
-NOW = datetime(2026, 11, 15, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 15, 12, 0, 0, tzinfo=UTC)
 
 # The documented event shape (as the simulator in producers/simulate.py emits it).
 EXAMPLE = (
@@ -65,14 +66,14 @@ def test_example_event_parses():
     assert ev.video_id == "7319208345123456789"
     assert ev.creator_id == "creator-00042"
     assert ev.hashtags == ["#DanceForChange", "fyp"]
-    assert ev.created_at == datetime(2026, 11, 15, 11, 58, 42, 123000, tzinfo=timezone.utc)
+    assert ev.created_at == datetime(2026, 11, 15, 11, 58, 42, 123000, tzinfo=UTC)
     assert ev.region == "GB"
-    assert ev.minute == int(datetime(2026, 11, 15, 11, 58, tzinfo=timezone.utc).timestamp())
+    assert ev.minute == int(datetime(2026, 11, 15, 11, 58, tzinfo=UTC).timestamp())
 
 
 def test_event_is_immutable():
     ev = parse_video_created(EXAMPLE, now=NOW)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         ev.video_id = "other"  # type: ignore[misc]
     assert ev.video_id == "7319208345123456789"
 
@@ -202,17 +203,17 @@ def test_first_problem_is_reported():
 @pytest.mark.parametrize(
     ("created_at", "expected_minute_utc"),
     [
-        ("2026-11-15T11:58:00Z", datetime(2026, 11, 15, 11, 58, tzinfo=timezone.utc)),
-        ("2026-11-15T11:58:59.999999Z", datetime(2026, 11, 15, 11, 58, tzinfo=timezone.utc)),
-        ("2026-11-15T11:59:00Z", datetime(2026, 11, 15, 11, 59, tzinfo=timezone.utc)),
-        ("2026-11-15T11:58:42+00:00", datetime(2026, 11, 15, 11, 58, tzinfo=timezone.utc)),
+        ("2026-11-15T11:58:00Z", datetime(2026, 11, 15, 11, 58, tzinfo=UTC)),
+        ("2026-11-15T11:58:59.999999Z", datetime(2026, 11, 15, 11, 58, tzinfo=UTC)),
+        ("2026-11-15T11:59:00Z", datetime(2026, 11, 15, 11, 59, tzinfo=UTC)),
+        ("2026-11-15T11:58:42+00:00", datetime(2026, 11, 15, 11, 58, tzinfo=UTC)),
         # +05:30: 17:28:42 local is 11:58:42 UTC.
-        ("2026-11-15T17:28:42+05:30", datetime(2026, 11, 15, 11, 58, tzinfo=timezone.utc)),
+        ("2026-11-15T17:28:42+05:30", datetime(2026, 11, 15, 11, 58, tzinfo=UTC)),
         # -03:00 across midnight: 2026-11-14 23:59:59 local is 02:59:59 UTC on the 15th.
-        ("2026-11-14T23:59:59-03:00", datetime(2026, 11, 15, 2, 59, tzinfo=timezone.utc)),
+        ("2026-11-14T23:59:59-03:00", datetime(2026, 11, 15, 2, 59, tzinfo=UTC)),
         # +05:45 (Nepal): a quarter-hour offset.
-        ("2026-11-15T12:00:30+05:45", datetime(2026, 11, 15, 6, 15, tzinfo=timezone.utc)),
-        ("1970-01-01T00:00:59Z", datetime(1970, 1, 1, 0, 0, tzinfo=timezone.utc)),
+        ("2026-11-15T12:00:30+05:45", datetime(2026, 11, 15, 6, 15, tzinfo=UTC)),
+        ("1970-01-01T00:00:59Z", datetime(1970, 1, 1, 0, 0, tzinfo=UTC)),
     ],
 )
 def test_minute_is_floored_in_utc(created_at, expected_minute_utc):
@@ -235,8 +236,8 @@ def test_minute_floors_before_epoch():
 
 
 def test_default_now_is_the_wall_clock():
-    soon = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
-    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert parse_video_created(event(created_at=soon)).video_id == "v-1"
     with pytest.raises(InvalidEvent) as info:
         parse_video_created(event(created_at=later))

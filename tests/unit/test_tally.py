@@ -18,7 +18,9 @@ T0 = 1_793_000_040  # a minute boundary (epoch seconds)
 assert T0 % 60 == 0
 
 
-def make_campaign(cid: str = "dance", *, price: str = "1.00", cap: str | None = None, currency: str = "USD") -> Campaign:
+def make_campaign(
+    cid: str = "dance", *, price: str = "1.00", cap: str | None = None, currency: str = "USD"
+) -> Campaign:
     return Campaign.model_validate(
         {
             "id": cid,
@@ -493,7 +495,11 @@ def test_any_order_with_duplicates_matches_oracle(items, data):
     steps=st.lists(
         st.one_of(
             st.tuples(st.just("video"), st.integers(0, 15), st.integers(0, 6)),
-            st.tuples(st.just("terms"), st.sampled_from(["1.00", "2.00", "0"]), st.sampled_from([None, "0", "3.00", "5.00", "12.00"])),
+            st.tuples(
+                st.just("terms"),
+                st.sampled_from(["1.00", "2.00", "0"]),
+                st.sampled_from([None, "0", "3.00", "5.00", "12.00"]),
+            ),
         ),
         max_size=30,
     )
