@@ -20,10 +20,12 @@ class SendReport:
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def _ok(self, _metadata) -> None:
+    def on_ack(self, _metadata: object) -> None:
+        """A record's future succeeded (called on the producer's I/O thread)."""
         self.acked += 1
 
-    def _err(self, exc: BaseException) -> None:
+    def on_error(self, exc: BaseException) -> None:
+        """A record's future failed (called on the producer's I/O thread); keeps the first 5."""
         self.failed += 1
         if len(self.errors) < 5:
             self.errors.append(repr(exc))
@@ -48,7 +50,7 @@ def send_record(producer: KafkaProducer, topic: str, key: bytes | None, value: b
     """Hand one record to the producer (never blocks for long; the producer batches); its
     acknowledgement or failure is counted in ``report`` when it arrives."""
     future = producer.send(topic, key=key, value=value)
-    future.add_callback(report._ok).add_errback(report._err)
+    future.add_callback(report.on_ack).add_errback(report.on_error)
     report.sent += 1
 
 

@@ -18,7 +18,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from rich.console import Console
@@ -49,7 +49,8 @@ class TrafficShape:
 class TrafficGenerator:
     """Deterministic for a given seed (apart from the wall clock in ``created_at``)."""
 
-    def __init__(self, campaigns: list[Campaign], seed: int | None = None, shape: TrafficShape = TrafficShape()) -> None:
+    def __init__(self, campaigns: list[Campaign], seed: int | None = None,
+                 shape: TrafficShape = TrafficShape()) -> None:
         self.rng = random.Random(seed)
         self.shape = shape
         self.campaigns = campaigns
@@ -95,7 +96,7 @@ class TrafficGenerator:
             "video_id": f"{rng.getrandbits(60)}",
             "creator_id": creator,
             "hashtags": tags,
-            "created_at": created.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "created_at": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "region": rng.choice(REGIONS),
         }
         raw = orjson.dumps(event)
@@ -122,7 +123,7 @@ def simulate(
             while duration <= 0 or time.monotonic() - started < duration:
                 elapsed = time.monotonic() - started
                 due = int(rate * elapsed) + 1 - report.sent
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 for _ in range(max(0, due)):
                     raw, duplicate = generator.next_event(now)
                     send_raw(producer, settings.video_topic, raw, report)

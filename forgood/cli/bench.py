@@ -28,18 +28,19 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from aiokafka.structs import TopicPartition
+from clickhouse_driver import Client
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forgood import stack
 from forgood.cli.processes import Child, spawn, stop_all
-from forgood.domain.campaigns import load_campaign_file
+from forgood.domain.campaigns import Campaign, load_campaign_file
 from forgood.domain.kafka import ReadTimeout, make_aio_consumer, make_producer, read_topic
 from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics
@@ -85,7 +86,7 @@ def _namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> S
 
 
 def _payloads(n: int, tags: list[str], offset: int = 0) -> list[tuple[bytes, bytes]]:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     out = []
     for i in range(offset, offset + n):
         vid = f"bench-{i}"
@@ -95,18 +96,19 @@ def _payloads(n: int, tags: list[str], offset: int = 0) -> list[tuple[bytes, byt
     return out
 
 
-def _produce(settings: Settings, payloads, progress: Progress | None = None, label: str = "producing") -> float:
+def _produce(settings: Settings, payloads: list[tuple[bytes, bytes]], progress: Progress | None = None,
+             label: str = "producing") -> float:
     """Send every payload as fast as the producer goes; return seconds until all acknowledged."""
     producer = make_producer(settings, client_id="forgood-bench")
     task = progress.add_task(label, total=len(payloads)) if progress else None
     started = time.monotonic()
     for i, (key, value) in enumerate(payloads, 1):
         producer.send(settings.video_topic, key=key, value=value)
-        if progress and i % 2000 == 0:
+        if progress and task is not None and i % 2000 == 0:
             progress.update(task, completed=i)
     producer.flush()
     elapsed = time.monotonic() - started
-    if progress:
+    if progress and task is not None:
         progress.update(task, completed=len(payloads))
     producer.close()
     return elapsed
@@ -154,14 +156,14 @@ def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0) -> f
         stop_all([child])
 
 
-def _counted(client, db: str) -> int:
+def _counted(client: Client, db: str) -> int:
     try:
         return client.execute(f"SELECT sum(videos) FROM {db}.campaign_totals")[0][0] or 0
     except Exception:
         return -1
 
 
-def _wait_counted(client, db: str, target: int, timeout: float) -> float | None:
+def _wait_counted(client: Client, db: str, target: int, timeout: float) -> float | None:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if _counted(client, db) >= target:
@@ -196,7 +198,8 @@ def _changelog_bytes(settings: Settings) -> int:
     return total
 
 
-def _end_to_end(base: Settings, result: BenchResult, campaigns, tags, state_root: Path, workers: int,
+def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, ...], tags: list[str],
+                state_root: Path, workers: int,
                 progress: Progress) -> tuple[float, int, Settings, list[Child]]:
     settings = _namespace(base, "e" if workers == 1 else "s", state_root, result.partitions)
     ensure_topics(settings, extra=changelog_topics(settings))
@@ -238,12 +241,12 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns, tags, state_root
     return n / elapsed, counted, settings, children
 
 
-def _freshness(settings: Settings, tags, load_eps: float, probes: int, progress: Progress) -> list[float]:
+def _freshness(settings: Settings, tags: list[str], load_eps: float, probes: int, progress: Progress) -> list[float]:
     client = connect(settings)
     db = settings.clickhouse.database
     stop = threading.Event()
 
-    def background():
+    def background() -> None:
         producer = make_producer(settings, client_id="forgood-bench-load")
         i, started = 0, time.monotonic()
         while not stop.is_set():
@@ -360,7 +363,8 @@ def print_result(result: BenchResult) -> None:
         ("state: worker memory growth per video", f"{result.state_memory_bytes_per_video:,.0f} B"),
     ]
     if result.scale_out_workers:
-        rows += [(f"scale-out: {result.scale_out_workers} workers, end to end", f"{result.scale_out_eps:,.0f} events/s"),
+        rows += [(f"scale-out: {result.scale_out_workers} workers, end to end",
+                  f"{result.scale_out_eps:,.0f} events/s"),
                  ("  counted / produced", f"{result.scale_out_counted:,} / {result.events:,}")]
     for name, value in rows:
         table.add_row(name, value)

@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.markup import escape
 from forgood.domain.errors import ForgoodError
 from forgood.domain.settings import Settings, get_settings
 from forgood.domain.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from forgood.stack.service import ServiceStatus
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(
@@ -41,14 +44,14 @@ def _settings() -> Settings:
     return settings
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
 
 # --- stack -------------------------------------------------------------------------------
 
-def _print_status(statuses) -> None:
+def _print_status(statuses: list[ServiceStatus]) -> None:
     from rich.table import Table
 
     table = Table("service", "version", "address", "pid", "running", "answering", "detail", "log")
@@ -176,7 +179,7 @@ def dlq_show(limit: int = typer.Option(50, help="Show at most this many (newest)
 
 
 @dlq_app.command("replay")
-def dlq_replay(reason: Optional[str] = typer.Option(None, help="Only dead letters with this reason.")) -> None:
+def dlq_replay(reason: str | None = typer.Option(None, help="Only dead letters with this reason.")) -> None:
     """Re-send dead letters not replayed before to the source topic (after a fix)."""
     from forgood.cli.dead_letters import replay
 
@@ -192,11 +195,11 @@ def dlq_replay(reason: Optional[str] = typer.Option(None, help="Only dead letter
 
 @app.command()
 def produce(
-    from_file: Optional[Path] = typer.Option(None, "--from", help="Replay this JSON-lines file."),
+    from_file: Path | None = typer.Option(None, "--from", help="Replay this JSON-lines file."),
     simulate: bool = typer.Option(False, "--simulate", help="Generate traffic for the applied campaigns."),
     rate: float = typer.Option(200.0, help="Events per second (with --simulate)."),
     duration: float = typer.Option(60.0, help="Seconds to run (with --simulate; 0 = until Ctrl-C)."),
-    seed: Optional[int] = typer.Option(None, help="Random seed (with --simulate)."),
+    seed: int | None = typer.Option(None, help="Random seed (with --simulate)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress line."),
 ) -> None:
     """Send video-created events: replay a file or simulate traffic."""
@@ -283,7 +286,7 @@ def bench(
     partitions: int = typer.Option(8, help="Partitions of the benchmark topics."),
     scale_out: bool = typer.Option(True, help="Also run with two workers."),
     json_out: Path = typer.Option(Path("bench.json"), "--json", help="Write the figures here."),
-    campaigns_file: Optional[Path] = typer.Option(None, "--campaigns", help="Campaign mix."),
+    campaigns_file: Path | None = typer.Option(None, "--campaigns", help="Campaign mix."),
 ) -> None:
     """Measure raw ceiling, end-to-end throughput, freshness, state cost and scale-out."""
     from forgood.cli.bench import print_result, run_bench
@@ -306,7 +309,7 @@ app.command("serve")(serve_command)
 def demo(
     rate: float = typer.Option(300.0, help="Simulated events per second."),
     duration: float = typer.Option(0.0, help="Stop after this many seconds (0 = until Ctrl-C)."),
-    campaigns_file: Optional[Path] = typer.Option(None, "--campaigns", help="Campaigns file to apply."),
+    campaigns_file: Path | None = typer.Option(None, "--campaigns", help="Campaigns file to apply."),
 ) -> None:
     """The main job: start the stack, apply campaigns, run the pipeline and the simulator,
     and show live campaign counters read back from ClickHouse."""

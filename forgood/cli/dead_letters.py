@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from forgood.domain.kafka import ReadTimeout, make_consumer, read_to_end
 from forgood.domain.settings import Settings
@@ -38,7 +39,7 @@ class DeadLetter:
         return text + ("…" if len(self.value) > 120 else "")
 
 
-def _letter(record) -> DeadLetter:
+def _letter(record: ConsumerRecord) -> DeadLetter:
     headers = {k: v.decode("utf-8", errors="replace") for k, v in (record.headers or [])}
     source = "{}[{}]@{}".format(
         headers.get("forgood-source-topic", "?"),

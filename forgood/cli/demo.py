@@ -16,16 +16,16 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from forgood import stack
 from forgood.cli.processes import first_exited, spawn, stop_all
 from forgood.cli.readback import fetch_totals, totals_table
 from forgood.domain.campaigns import load_campaign_file
 from forgood.domain.settings import Settings
 from forgood.domain.signals import stop_on_signals
 from forgood.domain.topics import ensure_topics
-from producers.campaigns import publish_campaigns
 from forgood.serve.settings import get_serve_settings
+from producers.campaigns import publish_campaigns
 from sinks.clickhouse import connect
-from forgood import stack
 
 
 def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file: Path | None) -> int:
@@ -61,7 +61,8 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
             while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
                 dead = first_exited(children)
                 if dead:
-                    console.print(f"[bold red]{dead.name} exited ({dead.process.returncode}); see {logs}/{dead.name}.log")
+                    console.print(f"[bold red]{dead.name} exited ({dead.process.returncode}); "
+                                  f"see {logs}/{dead.name}.log")
                     code = 1
                     break
                 try:

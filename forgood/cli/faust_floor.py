@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import faust
 import orjson
@@ -33,7 +34,8 @@ def build(settings: Settings, topic: str, expected: int, result_file: Path) -> f
     state = {"seen": 0, "first": 0.0, "first_batch": 0}
 
     @app.agent(source)
-    async def count(stream):
+    async def count(stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, faust.Stream)  # take_events is the concrete Stream's
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
             if not state["seen"]:  # the clock starts when the first batch is in hand
                 state["first"], state["first_batch"] = time.monotonic(), len(events)

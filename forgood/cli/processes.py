@@ -6,6 +6,7 @@ SIGTERM, waits up to ``grace_s`` for a clean exit (flush, commit), then SIGKILLs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +14,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 
 @dataclass
@@ -30,17 +30,17 @@ def spawn(name: str, args: list[str], log_file: Path | None = None, env: dict | 
           module: str = "forgood.cli") -> Child:
     """Start ``python -m <module> <args>`` (by default ``forgood <args>``) in the background;
     output to ``log_file`` or inherited."""
-    out: IO | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        out = open(log_file, "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        stdout=out,
-        stderr=subprocess.STDOUT if out else None,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )
+    # The child gets its own copy of the log's descriptor; ours is closed once it started.
+    with open(log_file, "ab") if log_file is not None else contextlib.nullcontext() as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
     return Child(name, process)
 
 

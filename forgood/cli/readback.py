@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from clickhouse_driver import Client
 from rich.table import Table
 
 from forgood.domain.campaigns import Campaign
@@ -21,7 +23,7 @@ class TotalsRow:
     currency: str
 
 
-def fetch_totals(client, settings: Settings) -> dict[str, TotalsRow]:
+def fetch_totals(client: Client, settings: Settings) -> dict[str, TotalsRow]:
     """Current totals per campaign from ``campaign_totals``; blocks on one query."""
     db = settings.clickhouse.database
     rows = client.execute(
@@ -33,7 +35,7 @@ def fetch_totals(client, settings: Settings) -> dict[str, TotalsRow]:
 def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], title: str = "") -> Table:
     """A rich table: videos, participants, raised, % of cap and % of goal per campaign."""
     table = Table(title=title or "forgood — live campaign counters (from ClickHouse)")
-    for column, justify in (
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
         ("campaign", "left"),
         ("nonprofit", "left"),
         ("videos", "right"),
@@ -41,7 +43,8 @@ def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], t
         ("raised", "right"),
         ("% of cap", "right"),
         ("% of goal", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for cid in sorted(set(campaigns) | set(totals)):
         campaign = campaigns.get(cid)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
@@ -33,6 +33,9 @@ from kafka.errors import KafkaTimeoutError
 
 from forgood.domain.errors import ConfigError
 from forgood.domain.settings import Settings
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
 
 #: Port a bootstrap entry without one gets (the Kafka clients' own default).
 DEFAULT_PORT = 9092
@@ -174,7 +177,7 @@ def aio_consumer_config(settings: Settings, *, client_id: str | None, group_id: 
 
 
 def make_aio_consumer(settings: Settings, *, client_id: str | None, group_id: str | None = None,
-                      **options: Any):
+                      **options: Any) -> AIOKafkaConsumer:
     """An ``aiokafka.AIOKafkaConsumer`` (:func:`aio_consumer_config`), not started: nothing
     connects until the caller awaits ``start()``; the caller awaits ``stop()``."""
     from aiokafka import AIOKafkaConsumer  # only the asyncio processes need aiokafka

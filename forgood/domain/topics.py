@@ -10,6 +10,7 @@ briefly describe as having no partitions or no leader.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -69,10 +70,8 @@ def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> N
                 )
                 for s in missing
             ]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: as good
                 admin.create_topics(new, validate_only=False)
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics: %s", ", ".join(s.name for s in missing))
         _check_partitions(admin, specs, bool(missing))
     finally:

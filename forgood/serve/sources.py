@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
@@ -35,12 +37,14 @@ from forgood.domain.errors import ConfigError
 from forgood.domain.kafka import make_aio_consumer, make_consumer
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
-from forgood.domain.topics import ensure_topics, pipeline_topics
+from forgood.domain.topics import TopicSpec, ensure_topics, pipeline_topics
 from forgood.serve.state import KEEP_MINUTES, CounterState, Removed
 from sinks.clickhouse import connect
 from sinks.schema import MINUTES, TOTALS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: ClickHouse error codes meaning "the sink has not created its schema yet": nothing to load.
 _NO_SCHEMA = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
@@ -96,7 +100,7 @@ def load_clickhouse(settings: Settings, now: float | None = None) -> Loaded:
     return Loaded([TOTALS.contract.from_row(r) for r in totals], [MINUTES.contract.from_row(r) for r in minutes])
 
 
-def _aggregate_specs(settings: Settings):
+def _aggregate_specs(settings: Settings) -> list[TopicSpec]:
     names = {settings.totals_topic, settings.minutes_topic}
     return [s for s in pipeline_topics(settings) if s.name in names]
 
@@ -164,7 +168,8 @@ class Follower:
             log.info("loaded %d totals and %d minute rows from ClickHouse", len(loaded.totals), len(loaded.minutes))
         return offsets
 
-    async def _seek(self, consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]):
+    async def _seek(self, consumer: AIOKafkaConsumer,
+                    offsets: dict[tuple[str, int], int]) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
         """Step 3: assign every partition of the campaigns, totals and minutes topics and position
         each at ``offsets`` or the beginning. Returns the partitions and their end offsets now,
         which :meth:`_follow` must reach to be ready. Kafka errors propagate."""
@@ -212,7 +217,7 @@ class Follower:
                     state.apply(changes)
                 if not state.ready:
                     positions = [await consumer.position(tp) for tp in tps]
-                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps)):
+                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                         state.ready = True
                         log.info("ready: %d campaign(s)", len(state.ids()))
                     elif time.monotonic() - started > CATCH_UP_S:
@@ -221,7 +226,7 @@ class Follower:
         finally:
             state.following = False
 
-    async def _retry(self, call, what: str):
+    async def _retry(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         delay = 0.5
         while True:
             try:
