@@ -16,6 +16,8 @@ Lost events or a crashing worker (all found by the test suites):
   rebalance (fix 3);
 * :mod:`.offset_reset_paths` -- Faust's livelock check skips partitions awaiting an offset
   reset instead of crashing on them (fix 4);
+* :mod:`.recovery_seek` -- after recovery, the stream partitions are sought with the consumer's
+  flow stopped, so the events fetched meanwhile are not dropped by the resume (fix 5);
 * :mod:`.undecodable_batches` -- a record batch that can never be decoded is skipped, logged,
   counted and committed past instead of crash-looping the worker.
 
@@ -38,6 +40,7 @@ from streams.faust_patches import (
     never_committed,
     offset_jumps,
     offset_reset_paths,
+    recovery_seek,
     stale_ack,
     undecodable_batches,
     versions,
@@ -49,6 +52,7 @@ PATCHES = (
     offset_jumps,
     never_committed,
     offset_reset_paths,
+    recovery_seek,
     eager_first_step,
     undecodable_batches,
     batch_monitor,

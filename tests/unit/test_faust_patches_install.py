@@ -79,6 +79,7 @@ def test_install_installs_each_patch_once(fresh):
         "streams.faust_patches.offset_jumps": [],  # wrapped since by undecodable_batches
         "streams.faust_patches.never_committed": ["AIOKafkaConsumerThread.seek_to_committed"],
         "streams.faust_patches.offset_reset_paths": ["AIOKafkaConsumerThread.verify_event_path"],
+        "streams.faust_patches.recovery_seek": ["Recovery.on_recovery_completed", "Recovery._resume_streams"],
         "streams.faust_patches.eager_first_step": ["Consumer.wait_first"],
         "streams.faust_patches.undecodable_batches": [
             "PartitionRecords.__init__", "ThreadDelegateConsumer._getmany", "Consumer._add_gap"],
