@@ -123,9 +123,9 @@ def _report_lag(consumer: KafkaConsumer) -> None:
     """Set the lag gauges; while the broker is unreachable they keep their last values."""
     try:
         for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                lag = max(0, highwater - consumer.position(tp))
+            highwater, position = consumer.highwater(tp), consumer.position(tp)
+            if highwater is not None and position is not None:
+                lag = max(0, highwater - position)
                 CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(lag)
     except KafkaError as exc:  # position() asks the broker when it must validate an offset
         log.debug("sink lag not reported: %r", exc)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import typer
 
 
 def serve_command(
-    host: Optional[str] = typer.Option(None, help="Address to bind (default: FORGOOD_SERVE_HOST, else 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, help="Port (default: FORGOOD_SERVE_PORT, else 8080; 0 = any free port)."),
+    host: str | None = typer.Option(None, help="Address to bind (default: FORGOOD_SERVE_HOST, else 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default: FORGOOD_SERVE_PORT, else 8080; 0 = any free port)."),
 ) -> None:
     """Serve the live campaign counters: JSON API, push updates (SSE) and counter pages
     (http://127.0.0.1:8080 by default) until Ctrl-C / SIGTERM."""

@@ -39,7 +39,8 @@ def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(
     assert injected["duplicates"] > 100 and injected["invalid"] > 5
     assert expected_totals["capped-gbp"][2] == 5_000, "the event set must hit the cap"
     half = len(lines) // 2
-    first, second = write_events(tmp_path, "first.jsonl", lines[:half]), write_events(tmp_path, "second.jsonl", lines[half:])
+    first = write_events(tmp_path, "first.jsonl", lines[:half])
+    second = write_events(tmp_path, "second.jsonl", lines[half:])
     db = run_settings.clickhouse.database
 
     procs.start("worker", "worker")
@@ -73,7 +74,8 @@ def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(
     dead = read_topic(run_settings, run_settings.dlq_topic)
     reasons = {dict(r.headers)["forgood-reason"].decode() for r in dead}
     assert {r.value for r in dead} >= set(invalid_lines(lines)), procs.tail()
-    assert {"not_json", "not_utf8", "not_object", "missing_field", "no_timezone", "no_hashtags", "null_field"} <= reasons
+    assert {"not_json", "not_utf8", "not_object", "missing_field", "no_timezone", "no_hashtags",
+            "null_field"} <= reasons
 
 
 def test_forgood_run_stops_cleanly_on_sigterm(run_settings, procs):
