@@ -20,7 +20,7 @@ test: setup lint
 
 # Fast: unit tests only, no lint.
 unit: setup
-	$(VENV)/bin/python -m pytest tests/unit
+	$(VENV)/bin/python -m pytest tests/unit tests/deploy
 
 stack-up: setup
 	$(FORGOOD) stack up

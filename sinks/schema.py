@@ -11,7 +11,7 @@ functions or toStartOfInterval.
 :data:`TABLES` names, per ``*_versions`` table, the record contract
 (:mod:`forgood.domain.contracts`) whose columns it holds and the topic its rows come from;
 the sink inserts through it and the counter service reads through it. The migrations stay
-literal SQL (a shipped migration never changes); ``tests/unit/test_contracts.py`` checks that
+literal SQL (a shipped migration never changes); ``tests/unit/domain/test_contracts.py`` checks that
 they create exactly the contracts' columns and key, and :func:`check_columns` compares a
 live database with the contracts.
 """

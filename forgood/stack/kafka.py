@@ -73,7 +73,7 @@ rootLogger.appenderRef.stderr.ref = STDERR
 """
 
 #: Broker settings for a one-node local cluster on a small machine. Internal topics have one
-#: replica (there is one broker); tests/unit/test_compose.py checks docker-compose.yml agrees.
+#: replica (there is one broker); tests/deploy/test_compose.py checks docker-compose.yml agrees.
 SINGLE_NODE_SETTINGS: dict[str, str] = {
     "num.partitions": "1",
     "auto.create.topics.enable": "false",

@@ -29,7 +29,7 @@ Speed, without changing what the worker does:
 
 Private access into Faust's, aiokafka's and mode's objects is allowed in this package only,
 each line marked ``# noqa: SLF001 (reason)``. Each patch has a contract test showing the
-upstream behaviour and the patched one (``tests/unit/test_faust_patches_*.py``).
+upstream behaviour and the patched one (``tests/unit/streams/test_faust_patches_*.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ mode-streaming, and reads private state of their objects. Each was written again
 tested with, the versions in :data:`VERIFIED`; a different version may have moved, renamed or
 fixed what a patch relies on, silently. :func:`require` (called by every patch's ``install``)
 refuses to start with any other installed version: re-read the upstream code named in each
-patch's docstring, run the contract tests (``tests/unit/test_faust_patches_*.py``), then
+patch's docstring, run the contract tests (``tests/unit/streams/test_faust_patches_*.py``), then
 update :data:`VERIFIED`.
 """
 

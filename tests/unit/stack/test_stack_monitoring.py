@@ -29,8 +29,9 @@ from forgood.stack.alertmanager import SHIPPED_CONFIG, Alertmanager, render_conf
 from forgood.stack.layout import StackLayout
 from forgood.stack.programs import program_version
 from forgood.stack.prometheus import RULES_DIR, Prometheus, duration, scrape_host
+from tests.support.processes import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (run make setup)")

@@ -18,8 +18,9 @@ from forgood.domain.campaigns import (
     parse_campaigns,
 )
 from forgood.domain.errors import ConfigError
+from tests.support.processes import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 EXAMPLE = ROOT / "campaigns.example.yaml"
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

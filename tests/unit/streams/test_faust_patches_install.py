@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from faust.transport import consumer as faust_consumer
@@ -15,10 +14,11 @@ from faust.transport import consumer as faust_consumer
 from forgood.domain.errors import PatchError, StreamError
 from streams import faust_patches
 from streams.faust_patches import offset_jumps, targets, undecodable_batches, versions
+from tests.support.processes import REPO
 
 faust_patches.install()
 PATCHES = faust_patches.PATCHES
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def marked_by(value) -> str | None:

@@ -19,7 +19,6 @@ import logging
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -33,10 +32,11 @@ from forgood.domain.settings import Settings
 from streams.app import build_app
 from streams.tally import SEP, LedgerEntry, campaign_of
 from streams.versions import row_version
+from tests.support.processes import REPO
 
 pytestmark = pytest.mark.timeout(60)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns.example.yaml"
+EXAMPLE = REPO / "campaigns.example.yaml"
 CAMPAIGNS = {c.id: c for c in load_campaign_file(EXAMPLE)}
 
 RND = "red-nose-day-2026"  # #RedNoseDay, $2.00 (200), cap $1,000,000.00, 2026-11-01..2027-04-01

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import REPO
+
+ROOT = REPO
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 ALERT_RULES = RULES_DIR / "forgood-alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "forgood-alerts.test.yml"

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from forgood.domain.settings import Settings
+from tests.support.processes import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from forgood.domain.settings import Settings
+from tests.support.processes import REPO
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = REPO / "README.md"
 ROW = re.compile(r"^\| `FORGOOD_([A-Z0-9_]+)` \| (?:`([^`]*)`|\*\(empty\)\*) \|", re.M)
 
 
