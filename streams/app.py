@@ -40,6 +40,7 @@ from faust.types import TP
 from kafka.partitioner.default import murmur2
 from mode.types.signals import BaseSignalT
 
+from forgood.domain.kafka import bootstrap_servers
 from forgood.domain.observability import CONSUMER_LAG
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch
 from forgood.domain.settings import Settings
@@ -150,7 +151,7 @@ def make_faust_app(settings: Settings, app_id: str, datadir_name: str) -> faust.
     faust_patches.install()
     app = faust.App(
         app_id,
-        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker=[f"kafka://{server}" for server in bootstrap_servers(settings)],
         store="memory://",
         datadir=str((settings.state_dir / datadir_name).resolve()),
         topic_partitions=settings.partitions,

@@ -48,7 +48,7 @@ def test_a_message_skipped_while_flow_is_suspended_is_not_acked_and_is_read_agai
             assert message.acked  # never acknowledged again under this fetch
         assert not consumer.unacked()  # released: no longer holds a commit back
         assert consumer.acked(TP0) == []  # ... and not committed past
-        await asyncio.sleep(0.2)  # the re-seek is scheduled 50 ms later, once for both
+        await consumer.pending_reseek()  # scheduled once for both, 50 ms later: wait for it to run
         return consumer
 
     consumer = asyncio.run(scenario())
@@ -60,7 +60,7 @@ def test_a_message_of_an_older_generation_is_not_acked_either():
         consumer = FakeFaustConsumer(generation=3, flow_active=True)
         message = FakeMessage(2, 5)
         assert ack(consumer, message) is False
-        await asyncio.sleep(0.2)
+        await consumer.pending_reseek()
         return consumer
 
     consumer = asyncio.run(scenario())
