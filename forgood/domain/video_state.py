@@ -1,0 +1,332 @@
+"""What forgood knows about one video besides its creation: its status and its engagement.
+
+Pure rules (issue 13), no Faust, no clock:
+
+* A video's **state** is set by its status event with the latest ``at``; at an equal ``at``,
+  ``removed`` wins; with no status event the video is live.
+* Its **engagement** is its latest stats snapshot: the greatest ``observed_at``; at an equal
+  ``observed_at``, the larger value of each counter.
+
+:class:`VideoState` holds both and is a **join-semilattice**: :meth:`VideoState.merge` is
+commutative, associative and idempotent, and applying an event is merging the state that event
+alone gives (:meth:`VideoState.of_status`, :meth:`VideoState.of_stats`). So any interleaving
+and any duplication of a video's status and stats events ends in the same state — re-delivery
+after a crash changes nothing, and two copies of a state (a table and a forwarded record) can
+always be merged. Status is ordered by ``(at, removed)`` (a chain: its join is the maximum);
+stats by ``observed_at`` first, then counter by counter (a chain lexicographically over a
+product of chains: the join of two snapshots with the same ``observed_at`` is their pointwise
+maximum, otherwise the later snapshot).
+
+Times are integers (epoch microseconds, :func:`epoch_us`): the ordering of ``at`` and
+``observed_at`` must be exact, and RFC 3339 times carry at most microseconds in Python.
+
+:class:`PendingBuffer` holds status and stats events of videos not yet seen created, each with
+its *processing-time* arrival (passed in by the caller: nothing here reads a clock), until the
+video arrives (:meth:`PendingBuffer.take`) or the TTL passes (:meth:`PendingBuffer.expire`
+drops and counts them).
+
+Design for the wiring (a later session; nothing calls this module yet):
+
+* ``video-created``, ``video-status`` and ``video-stats`` are co-partitioned by ``video_id``,
+  so the matching stage (``match_videos``) sees all of a video's events. It keeps, in a
+  changelogged table keyed by ``video_id``, the video's :class:`VideoState` (:meth:`to_bytes`,
+  about 1–30 bytes) beside what it matched at creation (its campaigns, creator and minute:
+  campaign changes behave as today, so the match made when the created event was processed
+  is the one that stays). A status/stats event for a known video merges into that state; when
+  the merge changes it (``merged != before``), the stage forwards the new state with the
+  video's match to each matched campaign's owner (keyed by campaign, as today). Forwarded
+  records carry the whole state, not a delta, so the owner can merge them too: any
+  re-delivery or reordering of forwarded records gives the same aggregate
+  (:mod:`streams.campaign_aggregate`).
+* An event for a video with no table entry goes to the :class:`PendingBuffer` (itself to be
+  kept in a changelogged table, with the events' arrival times, so a crash does not lose held
+  events whose offsets were committed); the created event then :meth:`take` s them and they
+  are merged before the first forward. A timer calls :meth:`expire` and adds the result to
+  the "dropped pending" metric.
+* Row versions stay derived from applied offsets (:mod:`streams.versions`), never clocks: the
+  owner's ``applied_offset`` grows with every forwarded record that changed its aggregate.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+#: The four engagement counters, in wire and tuple order.
+COUNTERS = ("views", "likes", "shares", "comments")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Wire format (see VideoState.to_bytes): a header byte, then unsigned LEB128 varints.
+_FORMAT = 1  # in the header's high nibble
+_HAS_STATUS, _REMOVED, _HAS_STATS = 0x01, 0x02, 0x04
+
+
+def epoch_us(moment: datetime) -> int:
+    """``moment`` (timezone-aware) as exact integer microseconds since the Unix epoch."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no defined instant")
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class VideoStateError(ValueError):
+    """Bytes that are not a :class:`VideoState`, or an observation outside the rules' domain."""
+
+
+def _zigzag(n: int) -> int:
+    return n * 2 if n >= 0 else -n * 2 - 1
+
+
+def _unzigzag(n: int) -> int:
+    return n // 2 if n % 2 == 0 else -(n + 1) // 2
+
+
+def _put_varint(out: bytearray, n: int) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _get_varint(raw: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        if pos >= len(raw):
+            raise VideoStateError("truncated video state")
+        byte = raw[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return n, pos
+        shift += 7
+
+
+@dataclass(frozen=True, slots=True)
+class VideoState:
+    """The status and the latest engagement snapshot of one video (see the module docstring).
+
+    ``status_at`` is None when no status event was seen (the video is live; ``removed`` is
+    then False); ``stats_observed_at`` is None when no stats event was seen (the counters are
+    then 0). Immutable: every operation returns a new state.
+    """
+
+    status_at: int | None = None
+    removed: bool = False
+    stats_observed_at: int | None = None
+    views: int = 0
+    likes: int = 0
+    shares: int = 0
+    comments: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status_at is None and self.removed:
+            raise VideoStateError("a video can only be removed by a status event")
+        if self.stats_observed_at is None and any(self.engagement):
+            raise VideoStateError("engagement counters without a stats snapshot")
+        if any(c < 0 for c in self.engagement):
+            raise VideoStateError("engagement counters are non-negative")
+
+    # --- the rules ------------------------------------------------------------------------
+
+    @property
+    def counts(self) -> bool:
+        """Whether the video counts for the campaigns it matches: its state is not removed."""
+        return not self.removed
+
+    @property
+    def engagement(self) -> tuple[int, int, int, int]:
+        """``(views, likes, shares, comments)`` of the latest snapshot (zeros before any)."""
+        return (self.views, self.likes, self.shares, self.comments)
+
+    @classmethod
+    def of_status(cls, at_us: int, removed: bool) -> VideoState:
+        """The state one status event alone gives (``removed`` False: ``restored``)."""
+        return cls(status_at=at_us, removed=removed)
+
+    @classmethod
+    def of_stats(cls, observed_at_us: int, views: int, likes: int, shares: int, comments: int) -> VideoState:
+        """The state one stats snapshot alone gives."""
+        return cls(None, False, observed_at_us, views, likes, shares, comments)
+
+    def apply_status(self, at_us: int, removed: bool) -> VideoState:
+        """This state after a status event at ``at_us`` (idempotent, order-independent)."""
+        return self.merge(VideoState.of_status(at_us, removed))
+
+    def apply_stats(self, observed_at_us: int, views: int, likes: int, shares: int, comments: int) -> VideoState:
+        """This state after a stats snapshot observed at ``observed_at_us``."""
+        return self.merge(VideoState.of_stats(observed_at_us, views, likes, shares, comments))
+
+    def merge(self, other: VideoState) -> VideoState:
+        """The join of two states: the latest status ((at, removed) greatest) and the latest
+        snapshot (greatest observed_at; equal: counter by counter maximum)."""
+        status_at, removed = self.status_at, self.removed
+        if other.status_at is not None and (
+            status_at is None or (other.status_at, other.removed) > (status_at, removed)
+        ):
+            status_at, removed = other.status_at, other.removed
+        observed, engagement = self.stats_observed_at, self.engagement
+        if other.stats_observed_at is not None:
+            if observed is None or other.stats_observed_at > observed:
+                observed, engagement = other.stats_observed_at, other.engagement
+            elif other.stats_observed_at == observed:
+                engagement = (
+                    max(engagement[0], other.views),
+                    max(engagement[1], other.likes),
+                    max(engagement[2], other.shares),
+                    max(engagement[3], other.comments),
+                )
+        merged = VideoState(status_at, removed, observed, *engagement)
+        return self if merged == self else merged
+
+    @classmethod
+    def join(cls, states: Iterable[VideoState]) -> VideoState:
+        """The join of any number of states (the empty join is the live, unobserved state)."""
+        result = cls()
+        for state in states:
+            result = result.merge(state)
+        return result
+
+    # --- wire format ----------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Compact bytes: a header (format 1 in the high nibble; flags has-status, removed,
+        has-stats), then LEB128 varints: the zigzagged ``status_at`` if any, then the
+        zigzagged ``observed_at`` and the four counters if any. 1 byte for a state with
+        nothing observed, about 9 with a status, about 20–30 with a snapshot of a popular video."""
+        flags = _FORMAT << 4
+        out = bytearray(1)
+        if self.status_at is not None:
+            flags |= _HAS_STATUS | (_REMOVED if self.removed else 0)
+            _put_varint(out, _zigzag(self.status_at))
+        if self.stats_observed_at is not None:
+            flags |= _HAS_STATS
+            _put_varint(out, _zigzag(self.stats_observed_at))
+            for counter in self.engagement:
+                _put_varint(out, counter)
+        out[0] = flags
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> VideoState:
+        """Decode :meth:`to_bytes`; raises :class:`VideoStateError` on anything else."""
+        if not raw or raw[0] >> 4 != _FORMAT or raw[0] & 0x08:
+            raise VideoStateError(f"not a video state (format {raw[0] >> 4 if raw else None})")
+        flags, pos = raw[0], 1
+        status_at: int | None = None
+        observed: int | None = None
+        counters = [0, 0, 0, 0]
+        if flags & _HAS_STATUS:
+            zz, pos = _get_varint(raw, pos)
+            status_at = _unzigzag(zz)
+        elif flags & _REMOVED:
+            raise VideoStateError("removed without a status time")
+        if flags & _HAS_STATS:
+            zz, pos = _get_varint(raw, pos)
+            observed = _unzigzag(zz)
+            for i in range(4):
+                counters[i], pos = _get_varint(raw, pos)
+        if pos != len(raw):
+            raise VideoStateError("trailing bytes after a video state")
+        return cls(status_at, bool(flags & _REMOVED), observed, *counters)
+
+
+# --- events held until their video arrives --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusObservation:
+    """One status event, as the rules read it (``removed`` False: ``restored``)."""
+
+    video_id: str
+    at_us: int
+    removed: bool
+
+    def state(self) -> VideoState:
+        return VideoState.of_status(self.at_us, self.removed)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsObservation:
+    """One stats snapshot, as the rules read it."""
+
+    video_id: str
+    observed_at_us: int
+    views: int
+    likes: int
+    shares: int
+    comments: int
+
+    def state(self) -> VideoState:
+        return VideoState.of_stats(self.observed_at_us, self.views, self.likes, self.shares, self.comments)
+
+
+Observation = StatusObservation | StatsObservation
+
+
+class PendingBuffer:
+    """Status and stats events of videos not yet seen created, held for ``ttl_s`` seconds of
+    processing time from their arrival.
+
+    Times (``now``) are passed in by the caller — the worker's injected clock; nothing here
+    reads one. An event held twice (a re-delivery) is held once, from its first arrival, so a
+    duplicate neither doubles the buffer nor extends its stay. :meth:`expire` is O(expired ·
+    log held); :meth:`add` O(log held); :meth:`take` O(events of the video).
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        if ttl_s < 0:
+            raise ValueError("the pending TTL is non-negative")
+        self.ttl_s = ttl_s
+        self._held: dict[str, dict[Observation, float]] = {}
+        # (arrival, sequence, observation); entries of taken or duplicate events are skipped lazily
+        self._queue: list[tuple[float, int, Observation]] = []
+        self._sequence = 0
+
+    def __len__(self) -> int:
+        """Events held."""
+        return sum(len(events) for events in self._held.values())
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self._held
+
+    def videos(self) -> int:
+        """Videos with at least one held event."""
+        return len(self._held)
+
+    def add(self, event: Observation, now: float) -> None:
+        """Hold ``event`` (its video is not known yet), arrived at processing time ``now``."""
+        events = self._held.setdefault(event.video_id, {})
+        if event in events:
+            return
+        events[event] = now
+        heapq.heappush(self._queue, (now, self._sequence, event))
+        self._sequence += 1
+
+    def held(self, video_id: str) -> tuple[Observation, ...]:
+        """The events held for ``video_id`` (without taking them)."""
+        return tuple(self._held.get(video_id, {}))
+
+    def take(self, video_id: str) -> VideoState | None:
+        """Remove the events held for ``video_id`` (its created event has arrived) and return
+        the state they give together, or None when none are held."""
+        events = self._held.pop(video_id, None)
+        if not events:
+            return None
+        return VideoState.join(event.state() for event in events)
+
+    def expire(self, now: float) -> int:
+        """Drop every event held for ``ttl_s`` or longer at processing time ``now``; returns
+        how many were dropped (for the metric)."""
+        dropped = 0
+        while self._queue and self._queue[0][0] + self.ttl_s <= now:
+            arrival, _, event = heapq.heappop(self._queue)
+            events = self._held.get(event.video_id)
+            if events is None or events.get(event) != arrival:
+                continue  # taken since, or dropped already
+            del events[event]
+            if not events:
+                del self._held[event.video_id]
+            dropped += 1
+        return dropped
