@@ -1,0 +1,215 @@
+"""One campaign's totals and minute rows under removals and engagement (issue 13), pure.
+
+:class:`CampaignAggregate` is what a campaign's owner will keep in memory in place of the
+derived counters of :class:`streams.tally.CampaignTally`: for every video matched to the
+campaign, its creator, its event-time minute and its :class:`~forgood.domain.video_state.VideoState`,
+and counters derived from them:
+
+* ``videos`` — matched videos that count (state not removed); ``removed`` — matched videos
+  whose state is removed;
+* ``creators`` — distinct creators with at least one counted video (a count per creator, so
+  removing a creator's last counted video removes the creator, and restoring it brings them back);
+* ``minute_videos`` — counted videos per event-time minute (every minute that ever held a
+  matched video stays, possibly at 0, so a minute emptied by removals is published as 0);
+* ``views``, ``likes``, ``shares``, ``comments`` — sums over the counted videos of each one's
+  latest snapshot;
+* the donation, from the campaign's terms at the time of asking: ``min(videos × price, cap)``
+  in total, and per minute the event-time cap rule of :mod:`forgood.domain.rules` (filled in
+  event-time order). Removing a video of a campaign over its cap leaves the donation at the
+  cap until the count falls below it — the rule itself gives this, nothing is special-cased.
+
+:meth:`CampaignAggregate.observe` is the one update: a video's match and a state. It *merges*
+the state into the one it holds (the states form a join-semilattice), so observations can be
+re-delivered and reordered freely and the aggregate ends the same. An observation costs O(1);
+:meth:`CampaignAggregate.totals` is O(1) and :meth:`CampaignAggregate.minute_rows` O(minutes)
+(the capped remainder can move between minutes), and both are exactly what
+:func:`recompute` gives from scratch.
+
+Why here (``streams/``) and not in ``forgood/domain/``: this is the owner's derived in-memory
+state, the successor of the counters in :mod:`streams.tally`, used by the worker alone. The
+rules it applies — the video state and the money — are in ``forgood/domain/``
+(:mod:`forgood.domain.video_state`, :mod:`forgood.domain.rules`), shared with anyone who needs them.
+
+Wiring (a later session): the matching stage forwards ``(video_id, creator_id, minute, state)``
+per matched campaign whenever a video is created (with any pending events merged in) or its
+state changes; the owner calls :meth:`observe` for each and appends what changed to its ledger
+(e.g. the video's new state bytes), so :meth:`observe` over the ledger rebuilds the aggregate
+after a restart. A change is reported by :meth:`observe` (``Change``), including the minute
+it touched, so the owner republishes the totals and the changed minutes (all minutes while the
+cap is in play, as today). Row versions stay ``row_version(applied_offset, campaign_offset)``,
+with ``applied_offset`` the offset of the last forwarded record that changed the aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from forgood.domain.rules import minute_donations, total_donation
+from forgood.domain.video_state import VideoState
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedVideo:
+    """A video matched to the campaign: who made it and its event-time minute (epoch s)."""
+
+    video_id: str
+    creator_id: str
+    minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTotals:
+    """A campaign's totals under its terms."""
+
+    videos: int
+    creators: int
+    removed: int
+    donation_minor: int
+    views: int
+    likes: int
+    shares: int
+    comments: int
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteRow:
+    """One event-time minute: counted videos and their donation under the cap rule."""
+
+    videos: int
+    donation_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one observation changed: the minute whose count may have moved (``counted_delta``
+    -1, 0 or +1) and whether the totals changed at all."""
+
+    minute: int
+    counted_delta: int
+    totals_changed: bool
+
+
+@dataclass(slots=True)
+class _Entry:
+    creator_id: str
+    minute: int
+    state: VideoState
+
+
+@dataclass
+class CampaignAggregate:
+    """Matched videos of one campaign with their states, and the counters derived from them."""
+
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    videos: int = 0
+    removed: int = 0
+    creator_videos: dict[str, int] = field(default_factory=dict)  # creator -> counted videos (> 0)
+    minute_videos: dict[int, int] = field(default_factory=dict)  # minute -> counted videos (>= 0)
+    engagement: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    dirty_minutes: set[int] = field(default_factory=set)
+
+    @property
+    def creators(self) -> int:
+        return len(self.creator_videos)
+
+    def state_of(self, video_id: str) -> VideoState | None:
+        entry = self.entries.get(video_id)
+        return None if entry is None else entry.state
+
+    def observe(self, video: MatchedVideo, state: VideoState) -> Change | None:
+        """Merge ``state`` into the video's state (adding the video when new); O(1).
+
+        A video's creator and minute are those of its first observation (a video has one
+        created event; re-deliveries repeat it). Returns None when nothing changed."""
+        entry = self.entries.get(video.video_id)
+        if entry is None:
+            entry = _Entry(video.creator_id, video.minute, state)
+            self.entries[video.video_id] = entry
+            self.minute_videos.setdefault(video.minute, 0)
+            self._enter(entry, +1)
+            self.dirty_minutes.add(video.minute)
+            return Change(video.minute, int(state.counts), True)
+        before = entry.state
+        merged = before.merge(state)
+        if merged == before:
+            return None
+        self._enter(entry, -1)
+        entry.state = merged
+        self._enter(entry, +1)
+        delta = int(merged.counts) - int(before.counts)
+        if delta:
+            self.dirty_minutes.add(entry.minute)
+        engagement_moved = merged.counts and merged.engagement != before.engagement
+        return Change(entry.minute, delta, bool(delta) or engagement_moved)
+
+    def _enter(self, entry: _Entry, sign: int) -> None:
+        """Add (``sign`` +1) or take away (-1) one entry's contribution to every counter."""
+        if not entry.state.counts:
+            self.removed += sign
+            return
+        self.videos += sign
+        self.minute_videos[entry.minute] += sign
+        left = self.creator_videos.get(entry.creator_id, 0) + sign
+        if left:
+            self.creator_videos[entry.creator_id] = left
+        else:
+            del self.creator_videos[entry.creator_id]
+        for i, value in enumerate(entry.state.engagement):
+            self.engagement[i] += sign * value
+
+    def totals(self, price_minor: int, cap_minor: int | None) -> CampaignTotals:
+        """The totals under the terms ``price_minor`` and ``cap_minor``; O(1)."""
+        views, likes, shares, comments = self.engagement
+        return CampaignTotals(
+            videos=self.videos,
+            creators=self.creators,
+            removed=self.removed,
+            donation_minor=total_donation(self.videos, price_minor, cap_minor),
+            views=views,
+            likes=likes,
+            shares=shares,
+            comments=comments,
+        )
+
+    def minute_rows(self, price_minor: int, cap_minor: int | None) -> dict[int, MinuteRow]:
+        """Every minute that holds a matched video, under the event-time cap rule; O(minutes)."""
+        donations = minute_donations(self.minute_videos, price_minor, cap_minor)
+        return {m: MinuteRow(n, donations[m]) for m, n in self.minute_videos.items()}
+
+    def capped(self, price_minor: int, cap_minor: int | None) -> bool:
+        """Whether the cap is in play (then any change may move the remainder between minutes,
+        and the owner republishes every minute, as today)."""
+        return cap_minor is not None and self.videos * price_minor > cap_minor
+
+    def take_dirty_minutes(self) -> set[int]:
+        """The minutes whose counted videos changed (or that appeared) since the last call."""
+        dirty, self.dirty_minutes = self.dirty_minutes, set()
+        return dirty
+
+
+def recompute(
+    videos: Iterable[tuple[MatchedVideo, VideoState]], price_minor: int, cap_minor: int | None
+) -> tuple[CampaignTotals, dict[int, MinuteRow]]:
+    """The totals and minute rows from scratch (the same rules, computed in one pass over
+    the final states): what :class:`CampaignAggregate` must always equal. ``videos`` holds
+    each matched video once with its final state."""
+    counted = removed = 0
+    creators: set[str] = set()
+    minutes: dict[int, int] = {}
+    engagement = [0, 0, 0, 0]
+    for video, state in videos:
+        minutes.setdefault(video.minute, 0)
+        if not state.counts:
+            removed += 1
+            continue
+        counted += 1
+        creators.add(video.creator_id)
+        minutes[video.minute] += 1
+        for i, value in enumerate(state.engagement):
+            engagement[i] += value
+    donations = minute_donations(minutes, price_minor, cap_minor)
+    totals = CampaignTotals(
+        counted, len(creators), removed, total_donation(counted, price_minor, cap_minor), *engagement
+    )
+    return totals, {m: MinuteRow(n, donations[m]) for m, n in minutes.items()}
