@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,8 +55,17 @@ class Settings(BaseSettings):
         description="ClickHouse native-protocol URL; the path names the database.",
     )
     clickhouse_http_port: int = Field(8123, description="HTTP port of the local ClickHouse (`forgood stack`).")
-    topic_prefix: str = Field("", description="Prefix for every internal topic (not for video-created).")
+    topic_prefix: str = Field(
+        "", description="Prefix for every internal topic (not for the source topics or their dead letters)."
+    )
     video_topic: str = Field("video-created", description="Source topic of video-created events.")
+    status_topic: str = Field("video-status", description="Source topic of video-status events (removed/restored).")
+    stats_topic: str = Field("video-stats", description="Source topic of video-stats events (engagement snapshots).")
+    pending_ttl_s: int = Field(
+        3600, gt=0,
+        description="How long a status or stats event for a video not yet seen created is held, seconds "
+        "(processing time); then it is dropped and counted.",
+    )
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic forgood creates.")
     replication_factor: int = Field(
         1, ge=1, le=32, description="Replicas of every topic forgood creates (3 on a production cluster)."
@@ -113,6 +122,14 @@ class Settings(BaseSettings):
         ClickHouseTarget(value)
         return value
 
+    @field_validator("status_topic", "stats_topic")
+    @classmethod
+    def _distinct_source_topics(cls, value: str, info: ValidationInfo) -> str:
+        earlier = [info.data.get(name) for name in ("video_topic", "status_topic") if name != info.field_name]
+        if value in earlier:
+            raise ValueError(f"{value!r} is already another source topic: each source needs its own")
+        return value
+
     @property
     def clickhouse(self) -> ClickHouseTarget:
         return ClickHouseTarget(self.clickhouse_url)
@@ -144,6 +161,26 @@ class Settings(BaseSettings):
     @property
     def dlq_topic(self) -> str:
         return f"{self.video_topic}.dlq"
+
+    @property
+    def status_dlq_topic(self) -> str:
+        """Dead letters of ``status_topic``: every source topic has its own, ``<name>.dlq``."""
+        return f"{self.status_topic}.dlq"
+
+    @property
+    def stats_dlq_topic(self) -> str:
+        return f"{self.stats_topic}.dlq"
+
+    @property
+    def source_topics(self) -> tuple[str, str, str]:
+        """The three source topics, keyed and co-partitioned by ``video_id``: created, status, stats."""
+        return (self.video_topic, self.status_topic, self.stats_topic)
+
+    def dlq_topic_for(self, source: str) -> str:
+        """The dead-letter topic of source topic ``source``; ValueError for another topic."""
+        if source not in self.source_topics:
+            raise ValueError(f"{source!r} is not a source topic ({', '.join(self.source_topics)})")
+        return f"{source}.dlq"
 
 
 @lru_cache(maxsize=1)

@@ -48,6 +48,28 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def video_event_topics(settings: Settings) -> list[TopicSpec]:
+    """The ``video-status`` and ``video-stats`` source topics and their dead-letter topics (issue 13).
+
+    Same partition count as ``video-created`` and keyed by ``video_id``, so the three source
+    topics are co-partitioned: partition *p* of each holds the same videos. Each source has a
+    dead-letter topic of its own, ``<name>.dlq``, like ``video-created.dlq``.
+
+    Not yet part of :func:`pipeline_topics` (nothing consumes these topics yet): the source
+    topics are not prefixed, so the test and bench namespaces (``tests/support/settings.py``,
+    ``forgood/cli/bench.py``) must give them per-namespace names before every
+    :func:`ensure_topics` creates them — otherwise namespaces with other partition counts would
+    share, and disagree on, one ``video-status``. Until then, pass them as ``extra``.
+    """
+    n = settings.partitions
+    return [
+        TopicSpec(settings.status_topic, n),
+        TopicSpec(settings.status_dlq_topic, n),
+        TopicSpec(settings.stats_topic, n),
+        TopicSpec(settings.stats_dlq_topic, n),
+    ]
+
+
 def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> None:
     """Create missing topics; check existing ones have the expected partition count.
 

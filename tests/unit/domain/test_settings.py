@@ -177,3 +177,61 @@ def test_clickhouse_database_must_be_ascii(database):
 def test_clickhouse_password_is_percent_decoded():
     t = ClickHouseTarget("clickhouse://bob:p%2Fss%40word@h:9000/db")
     assert t.password == "p/ss@word"
+
+
+# --- issue 13: the video-status and video-stats source topics ----------------------------------
+
+def test_status_and_stats_defaults():
+    s = Settings()
+    assert (s.status_topic, s.stats_topic, s.pending_ttl_s) == ("video-status", "video-stats", 3600)
+    assert s.status_dlq_topic == "video-status.dlq"
+    assert s.stats_dlq_topic == "video-stats.dlq"
+    assert s.source_topics == ("video-created", "video-status", "video-stats")
+
+
+def test_status_and_stats_topics_are_not_prefixed_and_each_has_its_own_dead_letters(monkeypatch):
+    monkeypatch.setenv("FORGOOD_TOPIC_PREFIX", "test-")
+    monkeypatch.setenv("FORGOOD_STATUS_TOPIC", "removals")
+    monkeypatch.setenv("FORGOOD_STATS_TOPIC", "engagement")
+    monkeypatch.setenv("FORGOOD_PENDING_TTL_S", "90")
+    s = Settings()
+    assert s.campaigns_topic == "test-forgood-campaigns"
+    assert (s.status_topic, s.status_dlq_topic) == ("removals", "removals.dlq")
+    assert (s.stats_topic, s.stats_dlq_topic) == ("engagement", "engagement.dlq")
+    assert s.pending_ttl_s == 90
+    assert [s.dlq_topic_for(t) for t in s.source_topics] == [
+        "video-created.dlq", "removals.dlq", "engagement.dlq"]
+    assert s.dlq_topic_for("video-created") == s.dlq_topic
+
+
+def test_dlq_topic_for_refuses_a_topic_that_is_no_source():
+    with pytest.raises(ValueError, match="not a source topic"):
+        Settings().dlq_topic_for("forgood-campaigns")
+    with pytest.raises(ValueError, match="not a source topic"):
+        Settings().dlq_topic_for("video-created.dlq")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FORGOOD_PENDING_TTL_S", "0"),
+        ("FORGOOD_PENDING_TTL_S", "-1"),
+        ("FORGOOD_PENDING_TTL_S", "an hour"),
+        ("FORGOOD_STATUS_TOPIC", "video-created"),
+        ("FORGOOD_STATS_TOPIC", "video-created"),
+        ("FORGOOD_STATS_TOPIC", "video-status"),
+    ],
+)
+def test_invalid_status_and_stats_settings_raise(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert info.value.errors()[0]["loc"] == (name.removeprefix("FORGOOD_").lower(),)
+
+
+def test_source_topics_must_differ_whichever_is_renamed(monkeypatch):
+    monkeypatch.setenv("FORGOOD_VIDEO_TOPIC", "video-stats")
+    with pytest.raises(ValidationError, match="already another source topic"):
+        Settings()
+    monkeypatch.setenv("FORGOOD_STATS_TOPIC", "stats")
+    assert Settings().source_topics == ("video-stats", "video-status", "stats")
