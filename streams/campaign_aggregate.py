@@ -30,14 +30,30 @@ state, the successor of the counters in :mod:`streams.tally`, used by the worker
 rules it applies — the video state and the money — are in ``forgood/domain/``
 (:mod:`forgood.domain.video_state`, :mod:`forgood.domain.rules`), shared with anyone who needs them.
 
-Wiring (a later session): the matching stage forwards ``(video_id, creator_id, minute, state)``
-per matched campaign whenever a video is created (with any pending events merged in) or its
-state changes; the owner calls :meth:`observe` for each and appends what changed to its ledger
-(e.g. the video's new state bytes), so :meth:`observe` over the ledger rebuilds the aggregate
-after a restart. A change is reported by :meth:`observe` (``Change``), including the minute
-it touched, so the owner republishes the totals and the changed minutes (all minutes while the
-cap is in play, as today). Row versions stay ``row_version(applied_offset, campaign_offset)``,
-with ``applied_offset`` the offset of the last forwarded record that changed the aggregate.
+Wiring (a later session; nothing calls this module yet):
+
+* The matching stage forwards ``(video_id, creator_id, minute, state bytes)`` per matched
+  campaign when a video is created (any pending events merged in) and on every later status
+  or stats event of it (:mod:`forgood.domain.video_state` says why every one, not only
+  changes). The owner calls :meth:`CampaignAggregate.observe` for each; ``None`` means a
+  re-delivery or a dominated (older) observation: nothing to record or publish.
+* Durable state: the owner appends what changed to its ledger, as today one entry per
+  campaign per forwarded record — the new videos with creator and minute as now, plus
+  ``(video_id, state bytes)`` for the videos whose state changed. Rebuilding is
+  :meth:`observe` over every entry in any order (merge is order-independent), so the
+  append-only, never-overwritten ledger keeps its crash-safety. Cost on disk per kept
+  state change: the video id plus 9–31 bytes of state; a stats snapshot that changes nothing
+  (older, or already seen) appends nothing.
+* Publishing: the totals row gains ``removed`` and the four engagement sums
+  (:class:`CampaignTotals`); minute rows are every minute that ever held a matched video,
+  so a minute emptied by removals is published as ``(0, 0)`` (an oracle comparing against
+  ClickHouse must read a missing row as 0, 0). Publish the dirty minutes
+  (:meth:`CampaignAggregate.take_dirty_minutes`) when the cap is not in play, every minute
+  when it is (:meth:`CampaignAggregate.capped`, before *or* after the change), as
+  :meth:`streams.tally.TallyBook.take_unpublished` does today.
+* Row versions stay ``row_version(applied_offset, campaign_offset)`` (:mod:`streams.versions`),
+  with ``applied_offset`` the offset of the last forwarded record that changed the aggregate:
+  derived from what was applied, never from a clock.
 """
 
 from __future__ import annotations

@@ -29,20 +29,27 @@ Design for the wiring (a later session; nothing calls this module yet):
 
 * ``video-created``, ``video-status`` and ``video-stats`` are co-partitioned by ``video_id``,
   so the matching stage (``match_videos``) sees all of a video's events. It keeps, in a
-  changelogged table keyed by ``video_id``, the video's :class:`VideoState` (:meth:`to_bytes`,
-  about 1–30 bytes) beside what it matched at creation (its campaigns, creator and minute:
-  campaign changes behave as today, so the match made when the created event was processed
-  is the one that stays). A status/stats event for a known video merges into that state; when
-  the merge changes it (``merged != before``), the stage forwards the new state with the
-  video's match to each matched campaign's owner (keyed by campaign, as today). Forwarded
-  records carry the whole state, not a delta, so the owner can merge them too: any
-  re-delivery or reordering of forwarded records gives the same aggregate
+  changelogged table keyed by ``video_id``, the video's :class:`VideoState` beside what it
+  matched at creation (its campaigns, creator and minute: campaign changes behave as today,
+  so the match made when the created event was processed is the one that stays). State bytes
+  (:meth:`VideoState.to_bytes`): 1 with nothing observed, 9 with a status, 14 with a typical
+  snapshot, 31 with a status and an 81-million-view snapshot, 55 at most (UInt64 counters).
+* A status/stats event for a known video merges into that state, and the stage forwards the
+  merged state with the video's match to each matched campaign's owner (keyed by campaign,
+  batched per campaign, as today). Forward on *every* such event, not only when the merge
+  changed the state: after a crash the table's changelog may already hold a change whose
+  forward was lost, and re-processing must send it again — exactly as today's stateless
+  matching re-forwards a re-processed created event. Forwarded records carry the whole state,
+  not a delta, and the owner merges them, so re-delivered or reordered forwards change nothing
   (:mod:`streams.campaign_aggregate`).
-* An event for a video with no table entry goes to the :class:`PendingBuffer` (itself to be
-  kept in a changelogged table, with the events' arrival times, so a crash does not lose held
-  events whose offsets were committed); the created event then :meth:`take` s them and they
-  are merged before the first forward. A timer calls :meth:`expire` and adds the result to
-  the "dropped pending" metric.
+* An event for a video with no table entry goes to the :class:`PendingBuffer`. Keep its held
+  events (:meth:`PendingBuffer.to_bytes`, with their arrival times) *in the same table record*
+  as the video's state and match, so that "take the held events, merge, record the match" is
+  one changelog write; after recovery, :meth:`PendingBuffer.restore` rebuilds the in-memory
+  expiry queue from those records. A timer calls :meth:`PendingBuffer.expire` (and rewrites
+  or deletes the records it emptied) and adds the count to the "dropped pending" metric.
+* A video created but matching no campaign still needs an entry (its match is empty), or its
+  later events would wait as pending and be counted as dropped; they then change nothing.
 * Row versions stay derived from applied offsets (:mod:`streams.versions`), never clocks: the
   owner's ``applied_offset`` grows with every forwarded record that changed its aggregate.
 """
@@ -211,9 +218,20 @@ class VideoState:
     @classmethod
     def from_bytes(cls, raw: bytes) -> VideoState:
         """Decode :meth:`to_bytes`; raises :class:`VideoStateError` on anything else."""
-        if not raw or raw[0] >> 4 != _FORMAT or raw[0] & 0x08:
-            raise VideoStateError(f"not a video state (format {raw[0] >> 4 if raw else None})")
-        flags, pos = raw[0], 1
+        state, pos = cls.decode_at(raw, 0)
+        if pos != len(raw):
+            raise VideoStateError("trailing bytes after a video state")
+        return state
+
+    @classmethod
+    def decode_at(cls, raw: bytes, pos: int) -> tuple[VideoState, int]:
+        """Decode the state that starts at ``raw[pos]``; returns it and the position after it
+        (the encoding is self-delimiting, so states can be concatenated)."""
+        if pos >= len(raw) or raw[pos] >> 4 != _FORMAT or raw[pos] & 0x08:
+            found = raw[pos] >> 4 if pos < len(raw) else None
+            raise VideoStateError(f"not a video state (format {found})")
+        flags = raw[pos]
+        pos += 1
         status_at: int | None = None
         observed: int | None = None
         counters = [0, 0, 0, 0]
@@ -227,9 +245,7 @@ class VideoState:
             observed = _unzigzag(zz)
             for i in range(4):
                 counters[i], pos = _get_varint(raw, pos)
-        if pos != len(raw):
-            raise VideoStateError("trailing bytes after a video state")
-        return cls(status_at, bool(flags & _REMOVED), observed, *counters)
+        return cls(status_at, bool(flags & _REMOVED), observed, *counters), pos
 
 
 # --- events held until their video arrives --------------------------------------------------
@@ -265,6 +281,15 @@ class StatsObservation:
 Observation = StatusObservation | StatsObservation
 
 
+def _observation(video_id: str, state: VideoState) -> Observation:
+    """The one event a single-event state stands for (the inverse of ``event.state()``)."""
+    if state.status_at is not None and state.stats_observed_at is None:
+        return StatusObservation(video_id, state.status_at, state.removed)
+    if state.status_at is None and state.stats_observed_at is not None:
+        return StatsObservation(video_id, state.stats_observed_at, *state.engagement)
+    raise VideoStateError("a held event is one status or one stats observation")
+
+
 class PendingBuffer:
     """Status and stats events of videos not yet seen created, held for ``ttl_s`` seconds of
     processing time from their arrival.
@@ -283,10 +308,11 @@ class PendingBuffer:
         # (arrival, sequence, observation); entries of taken or duplicate events are skipped lazily
         self._queue: list[tuple[float, int, Observation]] = []
         self._sequence = 0
+        self._count = 0
 
     def __len__(self) -> int:
         """Events held."""
-        return sum(len(events) for events in self._held.values())
+        return self._count
 
     def __contains__(self, video_id: object) -> bool:
         return video_id in self._held
@@ -301,6 +327,7 @@ class PendingBuffer:
         if event in events:
             return
         events[event] = now
+        self._count += 1
         heapq.heappush(self._queue, (now, self._sequence, event))
         self._sequence += 1
 
@@ -308,12 +335,33 @@ class PendingBuffer:
         """The events held for ``video_id`` (without taking them)."""
         return tuple(self._held.get(video_id, {}))
 
+    def to_bytes(self, video_id: str) -> bytes:
+        """The events held for ``video_id`` with their arrival times, for a changelogged table
+        (empty when none): per event, its arrival in whole milliseconds (zigzag LEB128) then
+        the state the event alone gives (:meth:`VideoState.to_bytes`) — 15 bytes for a status
+        event, about 20–30 for a snapshot."""
+        out = bytearray()
+        for event, arrival in self._held.get(video_id, {}).items():
+            _put_varint(out, _zigzag(round(arrival * 1000)))
+            out += event.state().to_bytes()
+        return bytes(out)
+
+    def restore(self, video_id: str, raw: bytes) -> None:
+        """Hold again the events of :meth:`to_bytes` (after a restart), with their stored
+        arrival times (to the millisecond), so they expire when they would have."""
+        pos = 0
+        while pos < len(raw):
+            millis, pos = _get_varint(raw, pos)
+            state, pos = VideoState.decode_at(raw, pos)
+            self.add(_observation(video_id, state), _unzigzag(millis) / 1000)
+
     def take(self, video_id: str) -> VideoState | None:
         """Remove the events held for ``video_id`` (its created event has arrived) and return
         the state they give together, or None when none are held."""
         events = self._held.pop(video_id, None)
         if not events:
             return None
+        self._count -= len(events)
         return VideoState.join(event.state() for event in events)
 
     def expire(self, now: float) -> int:
@@ -329,4 +377,5 @@ class PendingBuffer:
             if not events:
                 del self._held[event.video_id]
             dropped += 1
+        self._count -= dropped
         return dropped

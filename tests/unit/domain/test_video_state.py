@@ -143,7 +143,7 @@ def test_encoded_sizes_within_the_issue_budget():
     removed = live.apply_status(now, True)
     popular = removed.apply_stats(now, 81_000_000, 9_500_000, 1_200_000, 310_000)
     typical = live.apply_stats(now, 1_234, 87, 5, 3)
-    huge = removed.apply_stats(now, *(4 * [10**12]))  # a trillion of each: beyond any video ever
+    huge = removed.apply_stats(now, *(4 * [10**12]))  # a trillion each: the largest count video-stats accepts
     worst = removed.apply_stats(2**62, *(4 * [2**63 - 1]))  # every field at its widest (UInt64 counters)
     cases = [("live", live), ("removed", removed), ("typical", typical), ("popular", popular), ("huge", huge),
              ("worst", worst)]
@@ -219,3 +219,47 @@ def test_pending_taken_and_held_again_expires_from_its_new_arrival():
 def test_pending_ttl_must_be_non_negative():
     with pytest.raises(ValueError):
         PendingBuffer(ttl_s=-1)
+
+
+observations = st.one_of(
+    st.builds(StatusObservation, st.sampled_from(["v", "w"]), times, st.booleans()),
+    st.builds(StatsObservation, st.sampled_from(["v", "w"]), times, counters, counters, counters, counters),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(held=st.lists(st.tuples(observations, st.integers(0, 10**7).map(lambda ms: ms / 1000)), max_size=8))
+def test_pending_bytes_restore_the_same_events_and_arrivals(held):
+    buffer = PendingBuffer(ttl_s=60)
+    for event, arrival in held:
+        buffer.add(event, arrival)
+    restored = PendingBuffer(ttl_s=60)
+    for video in ("v", "w"):
+        restored.restore(video, buffer.to_bytes(video))
+        assert set(restored.held(video)) == set(buffer.held(video))
+        assert restored.to_bytes(video) == buffer.to_bytes(video)
+    assert len(restored) == len(buffer)
+    for now in (0.0, 60.0, 5_000.0, 10_060.0):
+        assert restored.expire(now) == buffer.expire(now)
+
+
+def test_pending_bytes_sizes_and_expiry_after_restore():
+    buffer = PendingBuffer(ttl_s=3600)
+    now = 1_796_310_000.25  # processing time, epoch s
+    buffer.add(removal("v", T), now)
+    assert len(buffer.to_bytes("v")) == 15  # 6 (arrival, ms) + 9 (status)
+    buffer.add(StatsObservation("v", T, 1_234, 87, 5, 3), now)
+    assert len(buffer.to_bytes("v")) == 15 + 6 + 14  # + 6 (arrival) + 14 (a typical snapshot)
+    assert buffer.to_bytes("nobody") == b""
+    restored = PendingBuffer(ttl_s=3600)
+    restored.restore("v", buffer.to_bytes("v"))
+    assert restored.expire(now + 3599.9) == 0
+    assert restored.expire(now + 3600) == 2
+
+
+def test_pending_restore_refuses_a_state_that_is_not_one_event():
+    both = VideoState().apply_status(T, True).apply_stats(T, 1, 1, 1, 1).to_bytes()
+    with pytest.raises(VideoStateError):
+        PendingBuffer(ttl_s=1).restore("v", b"\x00" + both)
+    with pytest.raises(VideoStateError):
+        PendingBuffer(ttl_s=1).restore("v", b"\x00" + VideoState().to_bytes())
