@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forgood.domain.video_events import parse_video_stats, parse_video_status
 from forgood.domain.video_state import PendingBuffer, StatsObservation, StatusObservation, VideoState, epoch_us
 from streams.campaign_aggregate import CampaignAggregate, MatchedVideo, MinuteRow, recompute
 from tests.support.eventset import OracleCampaign
@@ -314,3 +315,16 @@ def test_observe_reports_what_changed():
     assert change is not None and not change.totals_changed
     assert owner.take_dirty_minutes() == {T0}
     assert owner.capped(100, 50) is False
+
+
+def test_oracle_events_as_json_parse_to_the_same_observations():
+    """The oracle's events written as topic values (``to_json``) are valid events, and the
+    schemas' parsed form gives the observations the model uses (the wiring's glue)."""
+    now = BASE + DAY
+    removal = Status("s", "v1", "removed", "moderation", BASE + timedelta(microseconds=123456))
+    parsed = parse_video_status(removal.to_json(), now=now)
+    assert StatusObservation(parsed.video_id, epoch_us(parsed.at), parsed.status == "removed") == observe(removal)
+    snapshot = Stats("t", "v1", 81_000_000, 9, 8, 7, BASE)
+    got = parse_video_stats(snapshot.to_json(), now=now)
+    assert StatsObservation(got.video_id, epoch_us(got.observed_at), got.views, got.likes, got.shares,
+                            got.comments) == observe(snapshot)
