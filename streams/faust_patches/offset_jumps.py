@@ -33,7 +33,7 @@ Consumer = faust_consumer.Consumer
 TARGETS = [
     # Read (never called) so that a rename or a new signature upstream is found at start-up.
     targets.Target(Consumer, "_add_gap", "(self, tp, offset_from, offset_to)", coroutine=True),
-    targets.Target(Consumer, "perform_seek", "(self)", coroutine=True),
+    *reseek.TARGETS,  # what the seek back calls
 ]
 #: The targets as they were before :func:`install` (the tests call them to show upstream).
 UPSTREAM: dict[str, Any] = {}

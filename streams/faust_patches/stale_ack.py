@@ -31,7 +31,7 @@ from streams.faust_patches import reseek, targets, versions
 Consumer = faust_consumer.Consumer
 TARGETS = [
     targets.Target(Consumer, "ack", "(self, message)"),
-    targets.Target(Consumer, "perform_seek", "(self)", coroutine=True),
+    *reseek.TARGETS,  # what the seek back calls
     targets.Target(faust_consumer, "ack_lock"),
 ]
 #: The targets as they were before :func:`install` (the tests call them to show upstream).

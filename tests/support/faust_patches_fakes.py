@@ -7,24 +7,40 @@ state through the fakes' public helpers.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+from faust.transport import consumer as faust_consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
 
 class FakeFaustConsumer:
-    """What ``Consumer.ack``, ``_add_gap``, ``_new_offset`` and ``ThreadDelegateConsumer._getmany``
-    touch of Faust's consumer: the app's generation and flow control, the commit bookkeeping,
-    the assignment, the consumer thread, and ``perform_seek`` (recorded)."""
+    """What ``Consumer.ack``, ``_add_gap``, ``_new_offset``, ``ThreadDelegateConsumer._getmany``
+    and the seek back (:mod:`streams.faust_patches.reseek`) touch of Faust's consumer: the app's
+    generation, rebalancing flag and flow control, the commit bookkeeping, the assignment, the
+    consumer thread, the consumer's own flow (Faust's ``stop_flow``/``resume_flow``), and
+    ``perform_seek`` (recorded, with the consumer's flow at the time).
+
+    ``flow_active`` is the app's flow control (what streams check); the consumer's own flow
+    (``self.flow_active``) starts active."""
+
+    stop_flow = faust_consumer.Consumer.stop_flow
+    resume_flow = faust_consumer.Consumer.resume_flow
+    maybe_wait_for_commit_to_finish = faust_consumer.Consumer.maybe_wait_for_commit_to_finish
 
     def __init__(self, generation: int = 1, flow_active: bool = True, assigned=(), committed=None,
                  thread: Any = None) -> None:
-        self.app = SimpleNamespace(consumer_generation_id=generation,
+        self.app = SimpleNamespace(consumer_generation_id=generation, rebalancing=False,
                                    flow_control=SimpleNamespace(is_active=lambda: flow_active),
                                    topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
+        self.flow_active = True
+        self.can_resume_flow = asyncio.Event()
+        self.suspend_flow = asyncio.Event()
+        self._commit_fut: Any = None
+        self.flow_at_seek: list[bool] = []
         self._committed_offset: defaultdict = defaultdict(lambda: None, committed or {})
         self._gap: defaultdict = defaultdict(IntervalTree)
         self._acked: defaultdict = defaultdict(list)
@@ -42,6 +58,7 @@ class FakeFaustConsumer:
 
     async def perform_seek(self) -> None:
         self.seeks += 1
+        self.flow_at_seek.append(self.flow_active)
 
     # --- read by the tests -------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ def test_a_jump_is_logged_counted_and_answered_by_a_seek_back(caplog):
 
         asyncio.run(scenario())
         assert jumps() == before + 1 and consumer.seeks == 1
+        assert consumer.flow_at_seek == [False] and consumer.flow_active  # flow stopped around it (reseek)
         assert consumer.gaps(TP0) == []  # nothing marked: the commit cannot pass 7..11
         consumer.set_acked(TP0, [5, 6, 12, 13])
         assert new_offset(consumer, TP0) == 7

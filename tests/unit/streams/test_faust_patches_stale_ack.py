@@ -53,6 +53,7 @@ def test_a_message_skipped_while_flow_is_suspended_is_not_acked_and_is_read_agai
 
     consumer = asyncio.run(scenario())
     assert consumer.seeks == 1  # every partition back to its committed offset: fetched again
+    assert consumer.flow_at_seek == [False] and consumer.flow_active  # flow stopped around it (reseek)
 
 
 def test_a_message_of_an_older_generation_is_not_acked_either():
