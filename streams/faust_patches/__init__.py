@@ -11,7 +11,9 @@ Lost events or a crashing worker (all found by the test suites):
 * :mod:`.stale_ack` -- a message Faust skips during a rebalance is released without being
   acknowledged, and read again (fix 1);
 * :mod:`.offset_jumps` -- a jump in fetched offsets is answered by a seek back to the
-  committed offsets instead of being marked as acknowledged (fix 2);
+  committed offsets instead of being marked as acknowledged (fix 2); that seek
+  (:mod:`.reseek`, shared with fix 1) runs with the consumer's flow stopped, so the fetch
+  loop cannot drop the events it is meant to read again;
 * :mod:`.never_committed` -- partitions never committed are sought to their beginning after a
   rebalance (fix 3);
 * :mod:`.offset_reset_paths` -- Faust's livelock check skips partitions awaiting an offset
