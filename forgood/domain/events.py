@@ -9,7 +9,9 @@ accepted and ignored; ``region`` may be absent or null; every other field is req
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -60,7 +62,20 @@ class VideoCreated(BaseModel):
         return math.floor(self.created_at.timestamp()) // 60 * 60
 
 
-def _reason_for(error: ErrorDetails) -> tuple[str, str]:
+#: A source's own reading of a pydantic error (None: not one of its own reasons).
+ReasonHook = Callable[[ErrorDetails], "tuple[str, str] | None"]
+
+
+def _no_own_reasons(error: ErrorDetails) -> tuple[str, str] | None:
+    return None
+
+
+def reason_for(error: ErrorDetails, timestamp: str, own: ReasonHook = _no_own_reasons) -> tuple[str, str]:
+    """The dead-letter reason and message for pydantic's first error on any source topic.
+
+    ``timestamp`` names the event's time field; ``own`` gives the reasons only one source has
+    (hashtags here, status and counters in :mod:`forgood.domain.video_events`), asked after
+    the shared structural reasons and before the generic string and type ones."""
     kind = error["type"]
     loc = ".".join(str(part) for part in error["loc"])
     field = str(error["loc"][0]) if error["loc"] else ""
@@ -72,19 +87,55 @@ def _reason_for(error: ErrorDetails) -> tuple[str, str]:
         return "missing_field", f"required field {loc!r} is missing"
     if error.get("input", 0) is None:
         return "null_field", f"field {loc!r} is null"
-    if field == "created_at":
+    if field == timestamp:
         if kind == "timezone_aware":
-            return "no_timezone", f"created_at {error.get('input')!r} has no timezone"
-        return "bad_timestamp", f"created_at {error.get('input')!r} is not an ISO 8601 timestamp"
-    if field == "hashtags" and kind == "too_short" and len(error["loc"]) == 1:
-        return "no_hashtags", "hashtags is empty"
-    if field == "hashtags" and kind == "too_long" and len(error["loc"]) == 1:
-        return "too_many_hashtags", f"more than {MAX_HASHTAGS} hashtags"
+            return "no_timezone", f"{timestamp} {error.get('input')!r} has no timezone"
+        return "bad_timestamp", f"{timestamp} {error.get('input')!r} is not an ISO 8601 timestamp"
+    found = own(error)
+    if found is not None:
+        return found
     if kind == "string_too_short":
         return "empty_field", f"field {loc!r} is empty"
     if kind in ("string_too_long", "too_long"):
         return "too_long", f"field {loc!r} is too long"
     return "wrong_type", f"field {loc!r}: {error['msg']}"
+
+
+def _hashtag_reason(error: ErrorDetails) -> tuple[str, str] | None:
+    """``no_hashtags`` / ``too_many_hashtags``: the list itself is empty or too long."""
+    if len(error["loc"]) == 1 and str(error["loc"][0]) == "hashtags":
+        if error["type"] == "too_short":
+            return "no_hashtags", "hashtags is empty"
+        if error["type"] == "too_long":
+            return "too_many_hashtags", f"more than {MAX_HASHTAGS} hashtags"
+    return None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], raw: bytes, timestamp: str, own: ReasonHook = _no_own_reasons) -> M:
+    """The gate every source topic's values pass: size, UTF-8, then ``model``'s schema; raises
+    :class:`InvalidEvent` with the first problem's reason (:func:`reason_for`)."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent("too_large", f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("not_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        reason, message = reason_for(exc.errors(include_url=False)[0], timestamp, own)
+        raise InvalidEvent(reason, message) from None
+
+
+def not_in_future(name: str, value: datetime, now: datetime | None, skew: timedelta) -> None:
+    """Raise ``future_timestamp`` when ``value`` is later than ``now`` (default: the wall
+    clock) plus ``skew``: a clock that far ahead cannot be trusted."""
+    now = now or datetime.now(UTC)
+    if value > now + skew:
+        raise InvalidEvent("future_timestamp", f"{name} {value.isoformat()} is more than {skew} ahead of now")
 
 
 def parse_video_created(
@@ -98,24 +149,9 @@ def parse_video_created(
     ``now`` defaults to the wall clock; events dated after ``now + max_future_skew`` are
     rejected (``future_timestamp``) because a clock that far ahead cannot be trusted.
     """
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent("too_large", f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent("not_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        event = VideoCreated.model_validate_json(raw)
-    except ValidationError as exc:
-        reason, message = _reason_for(exc.errors(include_url=False)[0])
-        raise InvalidEvent(reason, message) from None
+    event = parse_model(VideoCreated, raw, "created_at", _hashtag_reason)
     for tag in event.hashtags:
         if len(tag) > MAX_TAG_LENGTH:
             raise InvalidEvent("too_long", f"a hashtag is longer than {MAX_TAG_LENGTH} characters")
-    now = now or datetime.now(UTC)
-    if event.created_at > now + max_future_skew:
-        raise InvalidEvent(
-            "future_timestamp",
-            f"created_at {event.created_at.isoformat()} is more than {max_future_skew} ahead of now",
-        )
+    not_in_future("created_at", event.created_at, now, max_future_skew)
     return event

@@ -22,13 +22,12 @@ is ``wrong_type``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar, get_args
+from typing import Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
-from forgood.domain.errors import InvalidEvent
-from forgood.domain.events import MAX_EVENT_BYTES, MAX_ID_LENGTH, REASONS
+from forgood.domain.events import MAX_ID_LENGTH, REASONS, not_in_future, parse_model
 
 #: Largest value a stats counter may have: a trillion, more than fifty times the views of the
 #: most-viewed video anywhere, and small enough that a campaign's sum over nine million videos
@@ -43,20 +42,7 @@ STATUSES: tuple[str, ...] = get_args(Status)
 REMOVAL_REASONS: tuple[str, ...] = get_args(RemovalReason)
 
 #: The reasons shared with ``video-created`` (``events.REASONS``): they mean the same on every topic.
-SHARED_REASONS = (
-    "too_large",
-    "not_utf8",
-    "not_json",
-    "not_object",
-    "missing_field",
-    "wrong_type",
-    "null_field",
-    "empty_field",
-    "too_long",
-    "bad_timestamp",
-    "no_timezone",
-    "future_timestamp",
-)
+SHARED_REASONS = tuple(r for r in REASONS if r not in ("no_hashtags", "too_many_hashtags"))
 
 #: Every reason a ``video-status`` event may be dead-lettered with. Stable.
 STATUS_REASONS = (*SHARED_REASONS, "unknown_status", "unknown_reason")
@@ -103,27 +89,13 @@ class VideoStats(BaseModel):
     _in_utc = field_validator("observed_at")(_utc)
 
 
-def _reason_for(error: ErrorDetails, timestamp: str) -> tuple[str, str]:
-    """The reason and message for pydantic's first error; ``timestamp`` names the time field."""
-    kind = error["type"]
-    loc = ".".join(str(part) for part in error["loc"])
-    field = str(error["loc"][0]) if error["loc"] else ""
-    value = error.get("input")
-    if kind == "json_invalid":
-        return "not_json", f"value is not valid JSON: {error['msg']}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "not_object", "value is JSON but not an object"
-    if kind == "missing":
-        return "missing_field", f"required field {loc!r} is missing"
-    if value is None:
-        return "null_field", f"field {loc!r} is null"
-    if field == timestamp:
-        if kind == "timezone_aware":
-            return "no_timezone", f"{timestamp} {value!r} has no timezone"
-        return "bad_timestamp", f"{timestamp} {value!r} is not an ISO 8601 timestamp"
+def _own_reason(error: ErrorDetails) -> tuple[str, str] | None:
+    """The reasons only status and stats events have: an unknown status or removal reason, a
+    negative or too large counter (an empty literal is ``empty_field``, as on every topic)."""
+    kind, field, value = error["type"], str(error["loc"][0]) if error["loc"] else "", error.get("input")
     if kind == "literal_error" and isinstance(value, str):
         if value == "":
-            return "empty_field", f"field {loc!r} is empty"
+            return "empty_field", f"field {'.'.join(str(p) for p in error['loc'])!r} is empty"
         if field == "status":
             return "unknown_status", f"status {value[:40]!r} is not one of {', '.join(STATUSES)}"
         return "unknown_reason", f"reason {value[:40]!r} is not one of {', '.join(REMOVAL_REASONS)}"
@@ -131,34 +103,7 @@ def _reason_for(error: ErrorDetails, timestamp: str) -> tuple[str, str]:
         return "negative_count", f"{field} is negative ({value})"
     if kind == "less_than_equal" and field in _COUNTERS:
         return "count_too_large", f"{field} is more than {MAX_COUNT:,} ({str(value)[:40]})"
-    if kind == "string_too_short":
-        return "empty_field", f"field {loc!r} is empty"
-    if kind == "string_too_long":
-        return "too_long", f"field {loc!r} is too long"
-    return "wrong_type", f"field {loc!r}: {error['msg']}"
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], raw: bytes, timestamp: str) -> M:
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent("too_large", f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent("not_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        reason, message = _reason_for(exc.errors(include_url=False)[0], timestamp)
-        raise InvalidEvent(reason, message) from None
-
-
-def _not_in_future(name: str, value: datetime, now: datetime | None, skew: timedelta) -> None:
-    now = now or datetime.now(UTC)
-    if value > now + skew:
-        raise InvalidEvent("future_timestamp", f"{name} {value.isoformat()} is more than {skew} ahead of now")
+    return None
 
 
 def parse_video_status(
@@ -172,8 +117,8 @@ def parse_video_status(
     ``now`` defaults to the wall clock; an ``at`` later than ``now + max_future_skew`` is
     ``future_timestamp`` (a status dated in the future would win over every real one).
     """
-    event = _parse(VideoStatus, raw, "at")
-    _not_in_future("at", event.at, now, max_future_skew)
+    event = parse_model(VideoStatus, raw, "at", _own_reason)
+    not_in_future("at", event.at, now, max_future_skew)
     return event
 
 
@@ -188,6 +133,6 @@ def parse_video_stats(
     ``now`` defaults to the wall clock; an ``observed_at`` later than ``now + max_future_skew``
     is ``future_timestamp`` (a snapshot dated in the future would hide every real one).
     """
-    event = _parse(VideoStats, raw, "observed_at")
-    _not_in_future("observed_at", event.observed_at, now, max_future_skew)
+    event = parse_model(VideoStats, raw, "observed_at", _own_reason)
+    not_in_future("observed_at", event.observed_at, now, max_future_skew)
     return event

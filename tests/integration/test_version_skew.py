@@ -19,11 +19,10 @@ import signal
 import time
 
 import pytest
-import yaml
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from tests.support.eventset import generate, make_campaigns, oracle
+from tests.support.eventset import generate, make_campaigns, oracle, write_campaigns, write_events
 from tests.support.readback import read_back
 from tests.support.serving import api_state, free_port, start_serve, wait_ready
 from tests.support.topics import read_topic
@@ -35,17 +34,10 @@ SKEW = "-10m"
 SETTLE_S = 180
 
 
-def write_lines(path, lines) -> str:
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return str(path)
-
-
 def test_a_new_owner_whose_clock_is_behind_takes_over_and_its_rows_win(run_settings, procs, clickhouse, tmp_path):
     assert shutil.which("faketime"), "faketime is missing: run `make setup` (scripts/setup.sh installs it)"
     campaigns = make_campaigns()
-    path = tmp_path / "campaigns.yaml"
-    path.write_text(yaml.safe_dump({"campaigns": [c.yaml_entry() for c in campaigns]}))
-    publish_campaigns(run_settings, load_campaign_file(path))
+    publish_campaigns(run_settings, load_campaign_file(write_campaigns(tmp_path, campaigns)))
     lines, _ = generate(seed=23, videos=1600, campaigns=campaigns, invalid=[])
     half = len(lines) // 2
     first_totals, first_minutes = oracle(lines[:half], campaigns)
@@ -58,7 +50,7 @@ def test_a_new_owner_whose_clock_is_behind_takes_over_and_its_rows_win(run_setti
     # 1. Old owner A, on the machine's clock, counts the first half; its rows reach ClickHouse.
     procs.start("worker-a", "worker")
     procs.start("sink", "sink")
-    produced = procs.run("produce", "--from", write_lines(tmp_path / "first.jsonl", lines[:half]), "--quiet")
+    produced = procs.run("produce", "--from", str(write_events(tmp_path, "first.jsonl", lines[:half])), "--quiet")
     assert produced.returncode == 0, produced.stdout + produced.stderr
     wait_until(lambda: read_back(clickhouse, db) == (first_totals, first_minutes), SETTLE_S,
                what="ClickHouse to equal the oracle for the first half (worker A)")
@@ -73,7 +65,7 @@ def test_a_new_owner_whose_clock_is_behind_takes_over_and_its_rows_win(run_setti
 
     # 3. B counts the second half (plus one bad event whose dead letter shows B's clock).
     bad = b'{"event_id": "skew-probe", "not": "a video"}'
-    produced = procs.run("produce", "--from", write_lines(tmp_path / "second.jsonl", [*lines[half:], bad]),
+    produced = procs.run("produce", "--from", str(write_events(tmp_path, "second.jsonl", [*lines[half:], bad])),
                          "--quiet")
     assert produced.returncode == 0, produced.stdout + produced.stderr
     dead = wait_until(lambda: [r for r in read_topic(run_settings, run_settings.dlq_topic) if r.value == bad],
