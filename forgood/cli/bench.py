@@ -78,7 +78,8 @@ class BenchResult:
 def _namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> Settings:
     rid = f"{tag}{uuid.uuid4().hex[:8]}"
     return base.model_copy(update={
-        "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created", "app_id": f"forgood-{rid}",
+        "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created",
+        "status_topic": f"{rid}-video-status", "stats_topic": f"{rid}-video-stats", "app_id": f"forgood-{rid}",
         "clickhouse_url": base.clickhouse_url.rsplit("/", 1)[0] + f"/forgood_{rid}",
         "state_dir": state_root / rid, "partitions": partitions,
         "worker_metrics_port": 0, "sink_metrics_port": 0,

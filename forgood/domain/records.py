@@ -1,9 +1,11 @@
 """Records that flow between forgood's processes, with their wire format (compact JSON).
 
 * :class:`CampaignVideoBatch` — stream stage 1 to stage 2: the matched videos of one campaign
-  from one batch (:class:`CampaignVideo` each), keyed by campaign id so one owner holds each
-  campaign's running total. One record per campaign per batch, not per video: per-record
-  overhead in the producer and consumer is what limits a Python worker.
+  from one batch (:class:`CampaignVideo` each, with the video's whole
+  :class:`~forgood.domain.video_state.VideoState`: status and latest engagement), keyed by
+  campaign id so one owner holds each campaign's running total. One record per campaign per
+  batch, not per video: per-record overhead in the producer and consumer is what limits a
+  Python worker.
 * :class:`CampaignTotal` / :class:`CampaignMinute` — stream to sink: aggregate rows as
   *absolute* values with a ``version``; writing one twice, or an older one after a newer one,
   changes nothing in ClickHouse (the highest version wins).
@@ -23,13 +25,38 @@ from dataclasses import dataclass, field
 import orjson
 
 from forgood.domain.contracts import Column, Contracted, RecordContract
+from forgood.domain.video_state import VideoState
+
+#: The state of a video nothing but its creation is known of.
+UNOBSERVED = VideoState()
+
+
+def state_to_json(state: VideoState) -> list | None:
+    """A state as a JSON list ``[status_at, removed, observed_at, views, likes, shares,
+    comments]`` (times in epoch microseconds, ``null`` when not observed; ``removed`` 0/1),
+    or None for :data:`UNOBSERVED`."""
+    if state == UNOBSERVED:
+        return None
+    return [state.status_at, int(state.removed), state.stats_observed_at, *state.engagement]
+
+
+def state_from_json(value: list | None) -> VideoState:
+    """The inverse of :func:`state_to_json`; raises ``VideoStateError`` (a ``ValueError``) or
+    ``TypeError`` on anything else."""
+    if value is None:
+        return UNOBSERVED
+    status_at, removed, observed, views, likes, shares, comments = value
+    return VideoState(status_at, bool(removed), observed, int(views), int(likes), int(shares), int(comments))
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignVideo:
-    """A video that counts for a campaign; ``minute`` is its event-time minute (epoch s).
+    """A video matched to a campaign; ``minute`` is its event-time minute (epoch s) and
+    ``state`` what is known of its status and engagement (the whole state, never a delta:
+    the owner merges it, so a forward repeated or reordered changes nothing).
 
-    ``created_at`` (epoch s, for freshness metrics only) does not take part in equality.
+    ``created_at`` (epoch s, for freshness metrics only; 0 on a forward caused by a status or
+    stats event) does not take part in equality.
     """
 
     campaign_id: str
@@ -37,22 +64,23 @@ class CampaignVideo:
     creator_id: str
     minute: int
     created_at: float = field(default=0.0, compare=False)
+    state: VideoState = UNOBSERVED
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignVideoBatch(Contracted):
     """Videos matched for one campaign, forwarded together.
 
-    Wire format: ``[campaign_id, [[video_id, creator_id, minute, created_at], ...]]``.
+    Wire format: ``[campaign_id, [[video_id, creator_id, minute, created_at(, state)], ...]]``;
+    ``state`` (:func:`state_to_json`) is left out when nothing but the creation is known, so
+    a created video costs what it did before status and stats existed.
     """
 
     campaign_id: str
     videos: tuple[CampaignVideo, ...]
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            (self.campaign_id, [(v.video_id, v.creator_id, v.minute, v.created_at) for v in self.videos])
-        )
+        return orjson.dumps((self.campaign_id, [_item(v) for v in self.videos]))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CampaignVideoBatch:
@@ -66,7 +94,10 @@ class CampaignVideoBatch(Contracted):
         campaign_id, items = decoded
         return cls(
             campaign_id,
-            tuple(CampaignVideo(campaign_id, v, c, int(m), float(t)) for v, c, m, t in items),
+            tuple(
+                CampaignVideo(campaign_id, v, c, int(m), float(t), state_from_json(rest[0]) if rest else UNOBSERVED)
+                for v, c, m, t, *rest in items
+            ),
         )
 
     @classmethod
@@ -75,9 +106,21 @@ class CampaignVideoBatch(Contracted):
         return [cls(campaign_id, tuple(videos[i : i + size])) for i in range(0, len(videos), size)]
 
 
+def _item(video: CampaignVideo) -> list:
+    item: list = [video.video_id, video.creator_id, video.minute, video.created_at]
+    if video.state != UNOBSERVED:
+        item.append(state_to_json(video.state))
+    return item
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignTotal(Contracted):
-    """Current totals of one campaign. ``updated_at`` is epoch seconds; ``version`` grows."""
+    """Current totals of one campaign. ``updated_at`` is epoch seconds; ``version`` grows.
+
+    ``videos`` are the counted videos (matched, not removed), ``creators`` the distinct
+    creators with at least one counted video, ``removed`` the matched videos whose state is
+    removed, and ``views`` … ``comments`` the sums of the counted videos' latest snapshots.
+    The last five default to 0, so rows written before they existed still decode."""
 
     campaign_id: str
     videos: int
@@ -86,6 +129,11 @@ class CampaignTotal(Contracted):
     currency: str
     updated_at: int
     version: int
+    removed: int = 0
+    views: int = 0
+    likes: int = 0
+    shares: int = 0
+    comments: int = 0
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)  # a dataclass: its fields in order, as asdict would
@@ -125,6 +173,11 @@ CampaignTotal.contract = RecordContract(
         Column("currency", "String"),
         Column("updated_at", "DateTime('UTC')"),
         Column("version", "UInt64"),
+        Column("removed", "UInt64"),
+        Column("views", "UInt64"),
+        Column("likes", "UInt64"),
+        Column("shares", "UInt64"),
+        Column("comments", "UInt64"),
     ),
     version_field="version",
 )

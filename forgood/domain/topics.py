@@ -36,11 +36,13 @@ class TopicSpec:
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
-    """The source, dead-letter, campaign and aggregate topics (not the worker's changelogs)."""
+    """The source and dead-letter topics (:func:`video_event_topics` for status and stats),
+    the campaign and the aggregate topics (not the worker's changelogs)."""
     n = settings.partitions
     return [
         TopicSpec(settings.video_topic, n),
         TopicSpec(settings.dlq_topic, n),
+        *video_event_topics(settings),
         TopicSpec(settings.campaigns_topic, 1, compacted=True),
         TopicSpec(settings.campaign_videos_topic, n),
         TopicSpec(settings.totals_topic, n, compacted=True),
@@ -53,13 +55,8 @@ def video_event_topics(settings: Settings) -> list[TopicSpec]:
 
     Same partition count as ``video-created`` and keyed by ``video_id``, so the three source
     topics are co-partitioned: partition *p* of each holds the same videos. Each source has a
-    dead-letter topic of its own, ``<name>.dlq``, like ``video-created.dlq``.
-
-    Not yet part of :func:`pipeline_topics` (nothing consumes these topics yet): the source
-    topics are not prefixed, so the test and bench namespaces (``tests/support/settings.py``,
-    ``forgood/cli/bench.py``) must give them per-namespace names before every
-    :func:`ensure_topics` creates them — otherwise namespaces with other partition counts would
-    share, and disagree on, one ``video-status``. Until then, pass them as ``extra``.
+    dead-letter topic of its own, ``<name>.dlq``, like ``video-created.dlq``. Source topics
+    are not prefixed by ``FORGOOD_TOPIC_PREFIX``: a namespace (tests, bench) names all three.
     """
     n = settings.partitions
     return [

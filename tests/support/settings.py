@@ -17,6 +17,8 @@ def namespaced(base: Settings, state_dir: Path, tag: str = "t", **overrides) -> 
         update={
             "topic_prefix": f"{rid}-",
             "video_topic": f"{rid}-video-created",
+            "status_topic": f"{rid}-video-status",
+            "stats_topic": f"{rid}-video-stats",
             "app_id": f"forgood-{rid}",
             "clickhouse_url": base.clickhouse_url.rsplit("/", 1)[0] + f"/forgood_{rid}",
             "state_dir": state_dir,

@@ -13,6 +13,7 @@ import pytest
 from forgood.domain.contracts import KEY_SEP, Column, RecordContract
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.settings import Settings
+from forgood.domain.video_state import VideoState
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import MIGRATIONS, MINUTES, TABLES, TOTALS
 
@@ -43,12 +44,17 @@ def test_key_fields_identify_a_row_and_not_its_values():
 # --- value codec: the wire format of topics already written ------------------------------
 
 
-def test_total_wire_format_is_unchanged_and_round_trips():
-    raw = (b'{"campaign_id":"dance","videos":3,"creators":2,"donation_minor":600,"currency":"USD",'
-           b'"updated_at":1795546807,"version":1795000000000000123}')
+def test_total_wire_format_only_grows_and_round_trips():
+    old = (b'{"campaign_id":"dance","videos":3,"creators":2,"donation_minor":600,"currency":"USD",'
+           b'"updated_at":1795546807,"version":1795000000000000123')
+    raw = old + b',"removed":0,"views":0,"likes":0,"shares":0,"comments":0}'
     assert TOTAL.to_bytes() == raw
     assert CampaignTotal.from_bytes(raw) == TOTAL == CampaignTotal.contract.from_bytes(raw)
     assert CampaignTotal.contract.to_bytes(TOTAL) == raw
+    # a row written before removals and engagement existed (issue 13) still reads, with zeros
+    assert CampaignTotal.from_bytes(old + b"}") == TOTAL
+    engaged = CampaignTotal("dance", 3, 2, 600, "USD", 1, 2, removed=1, views=81_000_000, likes=5, shares=6, comments=7)
+    assert CampaignTotal.from_bytes(engaged.to_bytes()) == engaged
 
 
 def test_minute_wire_format_is_unchanged_and_round_trips():
@@ -68,6 +74,21 @@ def test_batch_wire_format_is_unchanged_through_the_contract():
     assert batch.to_bytes() == raw
     assert CampaignVideoBatch.contract.from_bytes(raw) == batch
     assert CampaignVideoBatch.contract.columns == ()  # stage 1 -> 2 only: never in ClickHouse
+
+
+def test_batch_items_carry_the_whole_video_state_only_when_something_is_known():
+    removed = VideoState.of_status(1_700_000_000_000_000, True).apply_stats(1_700_000_000_000_001, 81_000_000, 2, 3, 4)
+    batch = CampaignVideoBatch("dance", (
+        CampaignVideo("dance", "v1", "u1", M, 1.5),
+        CampaignVideo("dance", "v2", "u2", M, 0.0, removed),
+        CampaignVideo("dance", "v3", "u2", M, 0.0, VideoState.of_stats(7, 0, 0, 0, 0)),
+    ))
+    raw = batch.to_bytes()
+    assert raw.startswith(b'["dance",[["v1","u1",1795546800,1.5],["v2","u2",1795546800,0.0,'
+                          b'[1700000000000000,1,1700000000000001,81000000,2,3,4]]')
+    decoded = CampaignVideoBatch.from_bytes(raw)
+    assert decoded == batch
+    assert [v.state for v in decoded.videos] == [VideoState(), removed, VideoState.of_stats(7, 0, 0, 0, 0)]
 
 
 @pytest.mark.parametrize("raw", [b"not json", b'{"campaign_id": "x"}', b'{"campaign_id":"x","minute":1,"videos":1,'

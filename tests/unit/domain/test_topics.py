@@ -21,10 +21,9 @@ def test_video_event_topics_follow_the_settings():
     assert [t.name for t in video_event_topics(s)] == ["removals", "removals.dlq", "engagement", "engagement.dlq"]
 
 
-def test_pipeline_topics_are_unchanged_until_the_new_topics_are_consumed():
-    # The running pipeline neither creates nor reads video-status / video-stats yet (issue 13, step 1).
+def test_pipeline_topics_create_all_three_sources_and_their_dead_letter_topics():
     s = Settings()
     assert [t.name for t in pipeline_topics(s)] == [
-        "video-created", "video-created.dlq", "forgood-campaigns", "forgood-campaign-videos",
+        "video-created", "video-created.dlq", "video-status", "video-status.dlq", "video-stats",
+        "video-stats.dlq", "forgood-campaigns", "forgood-campaign-videos",
         "forgood-campaign-totals", "forgood-campaign-minutes"]
-    assert not {t.name for t in video_event_topics(s)} & {t.name for t in pipeline_topics(s)}
