@@ -26,7 +26,7 @@ from forgood.domain.errors import SinkUnavailable
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 from sinks import metrics
-from sinks.schema import TABLES, Table, migrate
+from sinks.schema import TABLES, Table, migrate, require_columns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,8 +62,11 @@ class ClickHouseSink:
         self._first_added: float | None = None
 
     def start(self) -> None:
-        """Create or migrate the schema, retrying while ClickHouse is unreachable."""
+        """Create or migrate the schema, retrying while ClickHouse is unreachable, then check
+        that the live columns are the contracts' (:class:`~forgood.domain.errors.SinkError`,
+        not retried, naming each difference, when they are not)."""
         self._retrying(lambda: migrate(self.client, self.database), "migrate schema")
+        self._retrying(lambda: require_columns(self.client, self.database), "check the schema")
 
     def add(self, record: CampaignTotal | CampaignMinute, published_at: float | None = None) -> None:
         """Buffer one row, keeping only the newest version per key. Never blocks.

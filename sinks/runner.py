@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from forgood.domain import kafka as kafka_clients
+from forgood.domain.errors import SinkError
 from forgood.domain.observability import CONSUMER_LAG, serve_metrics
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
@@ -71,7 +72,11 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
     ensure_topics(settings)
     serve_metrics(settings, settings.sink_metrics_port)
     sink = ClickHouseSink(settings)
-    sink.start()
+    try:
+        sink.start()
+    except SinkError as exc:  # a schema this sink cannot write: say so and exit, no traceback
+        log.critical("%s", exc)
+        raise SystemExit(f"forgood sink: {exc}") from None
     consumer = make_consumer(settings)
     log.info("sink writing %s and %s to %s",
              settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)

@@ -13,18 +13,28 @@ functions or toStartOfInterval.
 the sink inserts through it and the counter service reads through it. The migrations stay
 literal SQL (a shipped migration never changes); ``tests/unit/domain/test_contracts.py`` checks that
 they create exactly the contracts' columns and key, and :func:`check_columns` compares a
-live database with the contracts.
+live database with the contracts (the sink refuses to start on a mismatch:
+:func:`require_columns`).
+
+Migration 2 (issue 13) adds ``removed, views, likes, shares, comments`` to
+``campaign_totals_versions`` with ``DEFAULT 0`` — rows written before read as 0 — and
+recreates the ``campaign_totals`` view to show them. 18.16 knows neither ``ADD COLUMN IF NOT
+EXISTS`` nor ``CREATE OR REPLACE VIEW``: :func:`migrate` adds a column only when it is
+missing, and the view is dropped and created again (absent for that moment, once).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from clickhouse_driver import Client
+from clickhouse_driver.errors import ServerException
 
 from forgood.domain.contracts import RecordContract
+from forgood.domain.errors import SinkError
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 
@@ -117,14 +127,59 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        2,
+        [
+            # issue 13: removals and engagement. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS:
+            # migrate() runs an ADD COLUMN only when the column is missing (see _add_column).
+            # DEFAULT 0: rows written before (and by a sink that predates this) read as 0.
+            "ALTER TABLE {db}.campaign_totals_versions ADD COLUMN removed UInt64 DEFAULT 0",
+            "ALTER TABLE {db}.campaign_totals_versions ADD COLUMN views UInt64 DEFAULT 0",
+            "ALTER TABLE {db}.campaign_totals_versions ADD COLUMN likes UInt64 DEFAULT 0",
+            "ALTER TABLE {db}.campaign_totals_versions ADD COLUMN shares UInt64 DEFAULT 0",
+            "ALTER TABLE {db}.campaign_totals_versions ADD COLUMN comments UInt64 DEFAULT 0",
+            # 18.16 has neither CREATE OR REPLACE VIEW nor DROP VIEW; DROP TABLE drops a view
+            # on every release. The view is absent between these two statements, once.
+            "DROP TABLE IF EXISTS {db}.campaign_totals",
+            """
+            CREATE VIEW IF NOT EXISTS {db}.campaign_totals AS
+            SELECT
+                campaign_id,
+                tupleElement(latest, 1) AS videos,
+                tupleElement(latest, 2) AS creators,
+                tupleElement(latest, 3) AS donation_minor,
+                tupleElement(latest, 4) AS currency,
+                tupleElement(latest, 5) AS updated_at,
+                tupleElement(latest, 6) AS removed,
+                tupleElement(latest, 7) AS views,
+                tupleElement(latest, 8) AS likes,
+                tupleElement(latest, 9) AS shares,
+                tupleElement(latest, 10) AS comments
+            FROM (
+                SELECT campaign_id,
+                       argMax(tuple(videos, creators, donation_minor, currency, updated_at,
+                                    removed, views, likes, shares, comments), version) AS latest
+                FROM {db}.campaign_totals_versions
+                GROUP BY campaign_id
+            )
+            """,
+        ],
+    ),
 ]
+
+
+#: An ``ALTER TABLE {db}.t ADD COLUMN c ...`` statement (one column each): made idempotent by
+#: :func:`migrate`, since ClickHouse 18.16 has no ``ADD COLUMN IF NOT EXISTS``.
+_ADD_COLUMN = re.compile(r"^\s*ALTER TABLE \{db\}\.(\w+) ADD COLUMN (\w+) ")
 
 
 def migrate(client: Client, database: str) -> int:
     """Create the database and apply pending migrations; return the schema version.
 
     Blocks on ClickHouse; raises clickhouse-driver's errors if it is unreachable. Safe to
-    run from several sinks at once: every statement is IF NOT EXISTS.
+    run from several sinks at once, and again after a crash half-way through a migration:
+    every CREATE is IF NOT EXISTS, every DROP IF EXISTS, and an ADD COLUMN runs only when
+    the column is missing (an error because another sink added it meanwhile is ignored).
     """
     client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.execute(
@@ -136,7 +191,11 @@ def migrate(client: Client, database: str) -> int:
         if number in applied:
             continue
         for statement in statements:
-            client.execute(statement.format(db=database))
+            added = _ADD_COLUMN.match(statement)
+            if added:
+                _add_column(client, database, added.group(1), added.group(2), statement.format(db=database))
+            else:
+                client.execute(statement.format(db=database))
         client.execute(
             f"INSERT INTO {database}.schema_migrations (version, applied_at) VALUES",
             [(number, datetime.now(UTC))],
@@ -145,14 +204,54 @@ def migrate(client: Client, database: str) -> int:
     return max(n for n, _ in MIGRATIONS)
 
 
+def _columns(client: Client, qualified: str) -> list[tuple[str, str]]:
+    """(name, type) of a table's or view's columns, in order."""
+    return [(name, type_) for name, type_, *_ in client.execute(f"DESCRIBE TABLE {qualified}")]
+
+
+def _add_column(client: Client, database: str, table: str, column: str, sql: str) -> None:
+    """Run ``sql`` (an ADD COLUMN) unless ``table`` has ``column``; when it fails because
+    another sink added the column meanwhile (code 44 on 18.16, 15 today), that is success."""
+    qualified = f"{database}.{table}"
+    if any(name == column for name, _ in _columns(client, qualified)):
+        return
+    try:
+        client.execute(sql)
+    except ServerException:
+        if not any(name == column for name, _ in _columns(client, qualified)):
+            raise
+        log.info("column %s of %s was added by another sink meanwhile", column, qualified)
+
 
 def check_columns(client: Client, database: str) -> list[str]:
-    """What differs between the live tables' columns and :data:`TABLES`' contracts (name and
-    type, in order); an empty list when they agree. Blocks on one query per table."""
+    """What differs between the live schema and :data:`TABLES`' contracts: each ``*_versions``
+    table's columns (name and type, in order) and its public view's (the same but the
+    version). An empty list when they agree. Blocks on two queries per table."""
     problems = []
     for table in TABLES:
-        live = [(name, type_) for name, type_, *_ in client.execute(f"DESCRIBE TABLE {table.qualified(database)}")]
-        wanted = [(c.name, c.type) for c in table.contract.columns]
-        if live != wanted:
-            problems.append(f"{table.qualified(database)} has columns {live}, its contract {wanted}")
+        view = table.qualified(database).removesuffix("_versions")
+        for what, name, wanted in (
+            ("table", table.qualified(database), [(c.name, c.type) for c in table.contract.columns]),
+            ("view", view, [(c.name, c.type) for c in table.contract.columns
+                            if c.name != table.contract.version_field]),
+        ):
+            try:
+                live = _columns(client, name)
+            except ServerException as exc:  # it answered: missing, or a view naming a dropped column
+                first = (exc.message.strip().splitlines() or [str(exc)])[0]
+                problems.append(f"{what} {name} cannot be described ({first})")
+                continue
+            if live != wanted:
+                problems.append(f"{what} {name} has columns {live}, its contract {wanted}")
     return problems
+
+
+def require_columns(client: Client, database: str) -> None:
+    """Raise :class:`~forgood.domain.errors.SinkError` naming every difference
+    :func:`check_columns` finds (a schema this sink's records do not fit); blocks."""
+    problems = check_columns(client, database)
+    if problems:
+        raise SinkError(
+            f"the ClickHouse schema of {database} does not match this sink's records (schema version "
+            f"{max(n for n, _ in MIGRATIONS)} expected; was it changed by hand, or by a newer or older "
+            "forgood?): " + "; ".join(problems))

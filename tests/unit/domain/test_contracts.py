@@ -104,7 +104,8 @@ def test_unreadable_values_raise_what_the_decoders_catch(raw):
 def test_columns_are_every_field_in_order_with_portable_types():
     assert [(c.name, c.type) for c in CampaignTotal.contract.columns] == [
         ("campaign_id", "String"), ("videos", "UInt64"), ("creators", "UInt64"), ("donation_minor", "UInt64"),
-        ("currency", "String"), ("updated_at", "DateTime('UTC')"), ("version", "UInt64")]
+        ("currency", "String"), ("updated_at", "DateTime('UTC')"), ("version", "UInt64"),
+        ("removed", "UInt64"), ("views", "UInt64"), ("likes", "UInt64"), ("shares", "UInt64"), ("comments", "UInt64")]
     assert [(c.name, c.type) for c in CampaignMinute.contract.columns] == [
         ("campaign_id", "String"), ("minute", "DateTime('UTC')"), ("videos", "UInt64"),
         ("donation_minor", "UInt64"), ("version", "UInt64")]
@@ -127,7 +128,10 @@ def test_a_contract_must_name_every_field_in_order():
 def test_to_columns_and_from_row_convert_epoch_seconds():
     columns = CampaignMinute.contract.to_columns([MINUTE])
     assert columns == [["dance"], [datetime.fromtimestamp(M, tz=UTC)], [3], [600], [V]]
-    assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V)) == TOTAL
+    assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V, 0, 0, 0, 0, 0)) == TOTAL
+    engaged = CampaignTotal("dance", 3, 2, 600, "USD", M + 7, V, 1, 81_000_000, 5, 6, 7)
+    assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V, 1, 81_000_000, 5, 6, 7)) == engaged
+    assert CampaignTotal.contract.to_columns([engaged])[-5:] == [[1], [81_000_000], [5], [6], [7]]
     with pytest.raises(ValueError):
         CampaignTotal.contract.from_row(("dance", 3))
 
@@ -135,7 +139,8 @@ def test_to_columns_and_from_row_convert_epoch_seconds():
 def test_latest_sql_reads_the_newest_version_of_every_key():
     assert TOTALS.contract.latest_sql("db.campaign_totals_versions") == (
         "SELECT campaign_id, argMax(videos, version), argMax(creators, version), argMax(donation_minor, version), "
-        "argMax(currency, version), toUInt32(argMax(updated_at, version)), max(version) "
+        "argMax(currency, version), toUInt32(argMax(updated_at, version)), max(version), argMax(removed, version), "
+        "argMax(views, version), argMax(likes, version), argMax(shares, version), argMax(comments, version) "
         "FROM db.campaign_totals_versions GROUP BY campaign_id")
     assert MINUTES.contract.latest_sql("db.campaign_minutes_versions", "minute >= toDateTime(60)") == (
         "SELECT campaign_id, toUInt32(minute), argMax(videos, version), argMax(donation_minor, version), "
@@ -145,22 +150,64 @@ def test_latest_sql_reads_the_newest_version_of_every_key():
 # --- the migrations against the contracts ---------------------------------------------------
 
 
+CREATE = re.compile(r"CREATE (?:TABLE|VIEW) IF NOT EXISTS \{db\}\.(\w+)")
+ADD = re.compile(r"^ALTER TABLE \{db\}\.(\w+) ADD COLUMN (\w+) (\w+) DEFAULT 0$")
+DROP = re.compile(r"^DROP TABLE IF EXISTS \{db\}\.(\w+)$")
+
+
 def _created() -> dict[str, str]:
-    """Every CREATE statement of every migration, by the table or view it creates."""
+    """The newest CREATE statement of every table or view, after every migration."""
     out = {}
     for _, statements in MIGRATIONS:
         for statement in statements:
-            name = re.search(r"CREATE (?:TABLE|VIEW) IF NOT EXISTS \{db\}\.(\w+)", statement).group(1)
-            out[name] = statement
+            if created := CREATE.search(statement):
+                out[created.group(1)] = statement
     return out
+
+
+def _columns_after_migrations() -> dict[str, list[tuple[str, str]]]:
+    """Every table's (name, type) columns once every migration ran: its CREATE, then ADD COLUMNs."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for _, statements in MIGRATIONS:
+        for statement in statements:
+            if (created := CREATE.search(statement)) and "ENGINE" in statement:
+                body = statement[statement.index("(") + 1 : statement.index(") ENGINE")]
+                out[created.group(1)] = [tuple(line.strip().rstrip(",").split(" ", 1))
+                                         for line in body.strip().splitlines()]
+            elif added := ADD.match(statement.strip()):
+                out[added.group(1)].append((added.group(2), added.group(3)))
+    return out
+
+
+def test_every_migration_statement_is_idempotent():
+    """Several sinks may migrate at once, and a crash may repeat a half-applied migration."""
+    for number, statements in MIGRATIONS:
+        for statement in statements:
+            flat = " ".join(statement.split())
+            assert CREATE.search(flat) or ADD.match(flat) or DROP.match(flat), (number, flat)
+            assert "IF NOT EXISTS" not in flat or flat.startswith("CREATE "), "18.16 has no ADD COLUMN IF NOT EXISTS"
+            assert "OR REPLACE" not in flat and "DROP VIEW" not in flat, "18.16 has neither"
+            # a view dropped is created again by the same migration
+            if dropped := DROP.match(flat):
+                assert any((c := CREATE.search(s)) and c.group(1) == dropped.group(1)
+                           for s in statements[statements.index(statement):])
+
+
+def test_shipped_migrations_are_unchanged():
+    """Migration 1 shipped: a database made by it must be upgraded by the later ones, not by an edit."""
+    assert [n for n, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    first = {CREATE.search(s).group(1): " ".join(s.split()) for s in MIGRATIONS[0][1]}
+    assert first["campaign_totals_versions"] == (
+        "CREATE TABLE IF NOT EXISTS {db}.campaign_totals_versions ( campaign_id String, videos UInt64, "
+        "creators UInt64, donation_minor UInt64, currency String, updated_at DateTime('UTC'), version UInt64 ) "
+        "ENGINE = ReplacingMergeTree(version) ORDER BY campaign_id")
+    assert "argMax(tuple(videos, creators, donation_minor, currency, updated_at), version)" in first["campaign_totals"]
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
 def test_migrations_create_the_contract_columns_key_and_version(table):
     ddl = _created()[table.name]
-    body = ddl[ddl.index("(") + 1 : ddl.index(") ENGINE")]
-    columns = [tuple(line.strip().rstrip(",").split(" ", 1)) for line in body.strip().splitlines()]
-    assert columns == [(c.name, c.type) for c in table.contract.columns]
+    assert _columns_after_migrations()[table.name] == [(c.name, c.type) for c in table.contract.columns]
     assert f"ENGINE = ReplacingMergeTree({table.contract.version_field})" in ddl
     order_by = re.search(r"ORDER BY \(?([\w, ]+?)\)?\s*$", ddl.strip()).group(1)
     assert tuple(k.strip() for k in order_by.split(",")) == table.contract.key_fields
@@ -171,7 +218,11 @@ def test_views_show_every_contract_column_but_the_version(table):
     view = _created()[table.name.removesuffix("_versions")]
     shown = [*table.contract.key_fields, *re.findall(r"tupleElement\(latest, \d+\) AS (\w+)", view)]
     expected = [c.name for c in table.contract.columns if c.name != table.contract.version_field]
-    assert sorted(shown) == sorted(expected)
+    assert shown == expected  # in the contract's order
+    # element i of the argMax tuple is the column shown as the i-th tupleElement
+    elements = [e.strip() for e in re.search(r"argMax\(tuple\(([^)]*)\), version\)", view).group(1).split(",")]
+    numbered = re.findall(r"tupleElement\(latest, (\d+)\) AS (\w+)", view)
+    assert [(int(i), name) for i, name in numbered] == list(enumerate(elements, 1))
     assert f"{table.name}\n" in view and f"GROUP BY {', '.join(table.contract.key_fields)}" in view
 
 
@@ -206,8 +257,10 @@ def test_the_sink_writes_each_table_from_its_contract_keeping_the_newest_version
     utc = lambda s: datetime.fromtimestamp(s, tz=UTC)  # noqa: E731
     assert client.calls == [
         ("INSERT INTO fg.campaign_totals_versions "
-         "(campaign_id, videos, creators, donation_minor, currency, updated_at, version) VALUES",
-         [["dance", "music"], [3, 1], [2, 1], [600, 50], ["USD", "GBP"], [utc(M + 7), utc(M)], [V, V]]),
+         "(campaign_id, videos, creators, donation_minor, currency, updated_at, version, removed, views, likes, "
+         "shares, comments) VALUES",
+         [["dance", "music"], [3, 1], [2, 1], [600, 50], ["USD", "GBP"], [utc(M + 7), utc(M)], [V, V],
+          [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]]),
         ("INSERT INTO fg.campaign_minutes_versions (campaign_id, minute, videos, donation_minor, version) VALUES",
          [["dance", "dance"], [utc(M), utc(M + 60)], [3, 1], [600, 200], [V, V]]),
     ]

@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 import pytest
 
 import tests.integration.test_dashboards as dashboards
+from forgood.domain.errors import SinkError
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 from forgood.serve import sources
+from sinks import schema
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import MIGRATIONS, MINUTES, TABLES, TOTALS, check_columns, migrate
 from tests.support.chdb_client import MISSING, ChdbClient
@@ -83,11 +85,12 @@ def test_views_and_latest_sql_give_the_newest_version_of_every_key(chdb_client: 
         chdb_client.execute(f"SYSTEM STOP MERGES {table.qualified(db)}")
 
     # tests/integration/test_schema.py's rows, on a fixed clock
-    newest_totals = [CampaignTotal("dance", 3, 2, 600, "USD", NOW - 5, TOP),
+    newest_totals = [CampaignTotal("dance", 3, 2, 600, "USD", NOW - 5, TOP, 1, 81_000_000, 4_000_000, 2**63, 7),
                      CampaignTotal("yen", 7, 7, 70, "JPY", NOW - 9, 1_795_000_000_000_000_000)]
     newest_minutes = [CampaignMinute("dance", MINUTE, 2, 400, TOP), CampaignMinute("dance", MINUTE - 60, 1, 200, 5),
                       CampaignMinute("yen", MINUTE - 180 * 60, 9, 90, 5)]  # older than the service keeps
-    older = [CampaignTotal("dance", 1, 1, 200, "USD", NOW - 60, TOP - 1), CampaignMinute("dance", MINUTE, 1, 1, 4),
+    older = [CampaignTotal("dance", 4, 2, 800, "USD", NOW - 60, TOP - 1, 0, 90_000_000, 1, 1, 1),
+             CampaignMinute("dance", MINUTE, 1, 1, 4),
              CampaignTotal("yen", 9, 9, 99, "JPY", NOW - 1, 1_794_999_999_999_999_999),
              CampaignMinute("yen", MINUTE - 180 * 60, 1, 10, 1)]
 
@@ -115,9 +118,10 @@ def test_views_and_latest_sql_give_the_newest_version_of_every_key(chdb_client: 
         assert rows_of(chdb_client, MINUTES, db) == sorted(newest_minutes, key=lambda r: r.key())
 
         viewed = chdb_client.execute(f"SELECT campaign_id, videos, creators, donation_minor, currency, "
-                                     f"toUInt32(updated_at) FROM {db}.campaign_totals ORDER BY campaign_id")
-        assert viewed == [(r.campaign_id, r.videos, r.creators, r.donation_minor, r.currency, r.updated_at)
-                          for r in newest_totals]
+                                     f"toUInt32(updated_at), removed, views, likes, shares, comments "
+                                     f"FROM {db}.campaign_totals ORDER BY campaign_id")
+        assert viewed == [(r.campaign_id, r.videos, r.creators, r.donation_minor, r.currency, r.updated_at,
+                           r.removed, r.views, r.likes, r.shares, r.comments) for r in newest_totals]
         viewed = chdb_client.execute(f"SELECT campaign_id, toUInt32(minute), videos, donation_minor "
                                      f"FROM {db}.campaign_minutes ORDER BY campaign_id, minute")
         assert viewed == sorted((r.campaign_id, r.minute, r.videos, r.donation_minor) for r in newest_minutes)
@@ -135,6 +139,89 @@ def test_views_and_latest_sql_give_the_newest_version_of_every_key(chdb_client: 
     assert chdb_client.execute(f"SELECT count() FROM {TOTALS.qualified(db)}") == [(2,)]
     assert chdb_client.execute(f"SELECT count() FROM {MINUTES.qualified(db)}") == [(3,)]
     check_newest()
+
+
+def test_a_database_made_by_migration_1_is_upgraded_and_its_rows_read_as_zero(chdb_client: ChdbClient,
+                                                                             monkeypatch):
+    upgrade_from_migration_1(chdb_client, settings_for("forgood_current_upgrade"), monkeypatch)
+
+
+def upgrade_from_migration_1(client, settings: Settings, monkeypatch) -> None:
+    """Shared with tests/integration/test_schema.py (the same steps on 18.16): a database made
+    by migration 1 alone, holding rows, is upgraded by the sink's start; its rows read as 0 in
+    the new columns, new rows carry them, and repeating the upgrade (several sinks, a crash
+    half-way) changes nothing."""
+    db = settings.clickhouse.database
+    with monkeypatch.context() as m:  # the schema as forgood before issue 13 left it
+        m.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        assert migrate(client, db) == 1
+    old_columns = "campaign_id, videos, creators, donation_minor, currency, updated_at, version"
+    utc = lambda s: datetime.fromtimestamp(s, tz=UTC)  # noqa: E731
+    client.execute(f"INSERT INTO {TOTALS.qualified(db)} ({old_columns}) VALUES",  # what a 0.1 sink wrote
+                   [["dance", "yen"], [3, 7], [2, 7], [600, 70], ["USD", "JPY"], [utc(NOW - 5), utc(NOW - 9)], [5, 5]],
+                   columnar=True)
+    assert check_columns(client, db) != []  # the contracts grew: a mismatch until the upgrade
+    with pytest.raises(SinkError, match="removed"):
+        schema.require_columns(client, db)
+
+    # a crash half-way through migration 2 the first time: two columns added, nothing recorded
+    for statement in MIGRATIONS[1][1][:2]:
+        client.execute(statement.format(db=db))
+    sink = ClickHouseSink(settings, client=client)
+    sink.start()  # migrates, then checks the columns
+    assert check_columns(client, db) == []
+    assert sorted(client.execute(f"SELECT version FROM {db}.schema_migrations")) == [(1,), (2,)]
+    assert migrate(client, db) == 2 and check_columns(client, db) == []
+
+    old = [CampaignTotal("dance", 3, 2, 600, "USD", NOW - 5, 5), CampaignTotal("yen", 7, 7, 70, "JPY", NOW - 9, 5)]
+    assert rows_of(client, TOTALS, db) == old  # removed, views ... read as 0
+    assert client.execute(f"SELECT campaign_id, videos, removed, views, likes, shares, comments "
+                          f"FROM {db}.campaign_totals ORDER BY campaign_id") == [("dance", 3, 0, 0, 0, 0, 0),
+                                                                                 ("yen", 7, 0, 0, 0, 0, 0)]
+    newer = CampaignTotal("dance", 2, 2, 400, "USD", NOW - 1, 6, removed=1, views=81_000_000, likes=3, shares=2,
+                          comments=1)
+    sink.add(newer)
+    assert sink.flush() == 1
+    assert rows_of(client, TOTALS, db) == [newer, old[1]]
+    assert client.execute(f"SELECT campaign_id, videos, removed, views, likes, shares, comments "
+                          f"FROM {db}.campaign_totals ORDER BY campaign_id") == [("dance", 2, 1, 81_000_000, 3, 2, 1),
+                                                                                 ("yen", 7, 0, 0, 0, 0, 0)]
+
+
+def test_a_column_added_by_another_sink_meanwhile_is_no_error(chdb_client: ChdbClient, monkeypatch):
+    db = "forgood_current_race"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        migrate(chdb_client, db)
+
+    class Racing:
+        """The first DESCRIBE of the totals table answers as before the other sink's ADD COLUMN."""
+
+        def __init__(self) -> None:
+            self.raced = False
+
+        def execute(self, sql: str, *args, **kwargs):
+            if sql.startswith("DESCRIBE") and "campaign_totals_versions" in sql and not self.raced:
+                self.raced = True
+                before = chdb_client.execute(sql, *args, **kwargs)
+                chdb_client.execute(MIGRATIONS[1][1][0].format(db=db))  # the other sink adds `removed`
+                return before
+            return chdb_client.execute(sql, *args, **kwargs)
+
+    racing = Racing()
+    assert migrate(racing, db) == 2
+    assert racing.raced and check_columns(chdb_client, db) == []
+
+
+def test_a_sink_refuses_a_schema_its_records_do_not_fit(chdb_client: ChdbClient):
+    db = "forgood_current_mismatch"
+    migrate(chdb_client, db)
+    chdb_client.execute(f"ALTER TABLE {TOTALS.qualified(db)} DROP COLUMN comments")  # changed by hand
+    with pytest.raises(SinkError) as raised:
+        ClickHouseSink(settings_for(db), client=chdb_client).start()
+    message = str(raised.value)
+    assert f"table {db}.campaign_totals_versions has columns" in message and "'comments'" in message, message
+    assert f"table {db}.campaign_minutes_versions" not in message, message
 
 
 def test_the_counter_service_starts_empty_before_the_sink_made_the_schema(chdb_client: ChdbClient, monkeypatch):
