@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -12,13 +13,15 @@ from forgood.domain.errors import ProducerError
 
 @dataclass
 class SendReport:
-    """What a producer run did: records handed to Kafka, acknowledged, failed."""
+    """What a producer run did: records handed to Kafka (in all and per topic), acknowledged,
+    failed."""
 
     sent: int = 0
     acked: int = 0
     failed: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    by_topic: Counter[str] = field(default_factory=Counter)
 
     def on_ack(self, _metadata: object) -> None:
         """A record's future succeeded (called on the producer's I/O thread)."""
@@ -29,6 +32,10 @@ class SendReport:
         self.failed += 1
         if len(self.errors) < 5:
             self.errors.append(repr(exc))
+
+    def per_topic(self) -> str:
+        """``"3 to video-created, 1 to video-status"`` (topics in the order first sent); ``"none"``."""
+        return ", ".join(f"{n:,} to {topic}" for topic, n in self.by_topic.items()) or "none"
 
 
 def key_of(raw: bytes) -> bytes | None:
@@ -52,6 +59,7 @@ def send_record(producer: KafkaProducer, topic: str, key: bytes | None, value: b
     future = producer.send(topic, key=key, value=value)
     future.add_callback(report.on_ack).add_errback(report.on_error)
     report.sent += 1
+    report.by_topic[topic] += 1
 
 
 def finish(producer: KafkaProducer, report: SendReport) -> SendReport:

@@ -145,6 +145,23 @@ def campaigns_validate(file: Path) -> None:
     console.print(f"{file}: {len(campaigns)} valid campaign(s)")
 
 
+def _kafka_errors() -> tuple[type[BaseException], ...]:
+    """What the Kafka-reading commands turn into a clear error: forgood's own, and the Kafka
+    client's (no broker answered, a request failed)."""
+    from kafka.errors import KafkaError
+
+    return ForgoodError, KafkaError
+
+
+def _fail_kafka(settings: Settings, exc: BaseException) -> NoReturn:
+    from kafka.errors import KafkaError
+
+    if isinstance(exc, KafkaError):  # e.g. KafkaTimeoutError("Unable to bootstrap from [...]")
+        _fail(ConnectionError(f"Kafka at {settings.kafka_bootstrap} failed: {exc} "
+                              "(is the broker up? `forgood stack status`)"))
+    _fail(exc)
+
+
 @campaigns_app.command("list")
 def campaigns_list() -> None:
     """List the campaigns currently published on the campaigns topic."""
@@ -153,8 +170,12 @@ def campaigns_list() -> None:
     from forgood.cli.campaigns import read_campaigns
 
     settings = _settings()
+    try:
+        campaigns = read_campaigns(settings)
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
     table = Table("id", "name", "hashtags", "per video", "cap", "window")
-    for c in read_campaigns(settings).values():
+    for c in campaigns.values():
         table.add_row(c.id, c.name, " ".join("#" + t for t in c.hashtags), f"{c.donation_per_video} {c.currency}",
                       "—" if c.donation_cap is None else f"{c.donation_cap}",
                       f"{c.starts_at:%Y-%m-%d %H:%M} → {c.ends_at:%Y-%m-%d %H:%M}")
@@ -163,72 +184,123 @@ def campaigns_list() -> None:
 
 # --- dead letters ------------------------------------------------------------------------
 
+_DLQ_TOPIC_HELP = ("Only the dead letters of this source topic: a role (created, status, stats) "
+                   "or the topic's name (e.g. video-status). Default: all three.")
+
+
 @dlq_app.command("show")
-def dlq_show(limit: int = typer.Option(50, help="Show at most this many (newest); 0 = all.")) -> None:
-    """List dead letters: where each came from, why, and the start of its bytes."""
+def dlq_show(
+    limit: int = typer.Option(50, help="Show at most this many (the newest); 0 = all."),
+    topic: str | None = typer.Option(None, "--topic", help=_DLQ_TOPIC_HELP),
+) -> None:
+    """List dead letters of the three source topics, oldest first: the source topic each came
+    from (and its partition and offset there), why, and the start of its bytes."""
+    from collections import Counter
+
     from rich.table import Table
 
-    from forgood.cli.dead_letters import show
+    from forgood.cli.dead_letters import dead_letter_topics, show
 
     settings = _settings()
-    letters = show(settings, limit)
-    table = Table("source", "reason", "message", "value", title=f"{settings.dlq_topic}: {len(letters)} shown")
+    try:
+        topics = dead_letter_topics(settings, topic)
+        letters = show(settings, limit, topic)
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
+    counts = Counter(letter.topic for letter in letters)
+    title = f"{len(letters)} shown: " + ", ".join(f"{name} {counts[name]}" for name in topics)
+    table = Table("source topic", "at", "reason", "message", "failed at", "value", title=title)
     for letter in letters:
-        table.add_row(letter.source, letter.reason, letter.message, letter.preview)
+        table.add_row(letter.source_topic, letter.position, letter.reason,
+                      letter.message, letter.failed_at, letter.preview)
     console.print(table)
 
 
 @dlq_app.command("replay")
-def dlq_replay(reason: str | None = typer.Option(None, help="Only dead letters with this reason.")) -> None:
-    """Re-send dead letters not replayed before to the source topic (after a fix)."""
+def dlq_replay(
+    reason: str | None = typer.Option(None, help="Only dead letters with this reason."),
+    topic: str | None = typer.Option(None, "--topic", help=_DLQ_TOPIC_HELP),
+) -> None:
+    """Re-send dead letters not replayed before, each to its own source topic (after a fix).
+
+    With --reason, letters with another reason are skipped and not replayed later either;
+    with --topic, the other dead-letter topics are not read and keep their place."""
     from forgood.cli.dead_letters import replay
 
     settings = _settings()
     try:
-        report = replay(settings, reason)
-    except ForgoodError as exc:
-        _fail(exc)
-    console.print(f"re-sent {report.sent:,} dead letter(s) to {settings.video_topic}")
+        report = replay(settings, reason, topic)
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
+    console.print(f"re-sent {report.sent:,} dead letter(s)" + (f": {report.per_topic()}" if report.sent else ""))
 
 
 # --- produce -----------------------------------------------------------------------------
 
 @app.command()
 def produce(
-    from_file: Path | None = typer.Option(None, "--from", help="Replay this JSON-lines file."),
+    from_file: Path | None = typer.Option(None, "--from", help="Replay this JSON-lines file, byte for byte."),
+    topic: str = typer.Option(
+        "created", "--topic",
+        help="With --from: the source topic to send to, by role (created, status, stats) or by name "
+        "(the configured FORGOOD_VIDEO_TOPIC, FORGOOD_STATUS_TOPIC or FORGOOD_STATS_TOPIC, "
+        "e.g. video-status).",
+    ),
     simulate: bool = typer.Option(False, "--simulate", help="Generate traffic for the applied campaigns."),
-    rate: float = typer.Option(200.0, help="Events per second (with --simulate)."),
+    rate: float = typer.Option(200.0, help="New videos (video-created events) per second (with --simulate)."),
     duration: float = typer.Option(60.0, help="Seconds to run (with --simulate; 0 = until Ctrl-C)."),
     seed: int | None = typer.Option(None, help="Random seed (with --simulate)."),
+    removals: bool = typer.Option(
+        True, "--removals/--no-removals",
+        help="With --simulate: also remove a few per cent of videos (some removals before the video's "
+        "created event, some restored later) on the status topic.",
+    ),
+    stats: bool = typer.Option(
+        True, "--stats/--no-stats",
+        help="With --simulate: also send growing engagement snapshots of some videos to the stats topic.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress line."),
 ) -> None:
-    """Send video-created events: replay a file or simulate traffic."""
+    """Send events to the source topics: replay a file (to video-created unless --topic says
+    otherwise) or simulate traffic (video-created, plus video-status and video-stats)."""
+    from dataclasses import replace
+
     from forgood.domain.topics import ensure_topics
+    from producers.replay import source_topic
 
     settings = _settings()
     if bool(from_file) == simulate:
         _fail(ValueError("give exactly one of --from FILE or --simulate"))
     try:
+        target = source_topic(settings, topic)
+        if simulate and target != settings.video_topic:
+            _fail(ValueError("--topic goes with --from FILE; --simulate sends to all three source topics"))
         ensure_topics(settings)
         if from_file:
             from producers.replay import replay_file
 
             if not from_file.is_file():
                 _fail(FileNotFoundError(f"no such file: {from_file}"))
-            report = replay_file(settings, from_file, show_progress=not quiet)
+            report = replay_file(settings, from_file, topic=target, show_progress=not quiet)
         else:
             from forgood.cli.campaigns import read_campaigns
+            from producers.simulate import TrafficShape
             from producers.simulate import simulate as run_simulation
 
             campaigns = list(read_campaigns(settings).values())
             if not campaigns:
                 _fail(ValueError("no campaigns applied yet: run `forgood campaigns apply FILE` first"))
+            shape = TrafficShape()
+            if not removals:
+                shape = replace(shape, removed_share=0.0)
+            if not stats:
+                shape = replace(shape, stats_share=0.0)
             report = run_simulation(settings, campaigns, rate=rate, duration=duration, seed=seed,
-                                    show_progress=not quiet)
-    except ForgoodError as exc:
-        _fail(exc)
-    console.print(f"sent {report.sent:,} events to {settings.video_topic} "
-                  f"({report.duplicates:,} re-deliveries), all acknowledged")
+                                    show_progress=not quiet, shape=shape)
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
+    console.print(f"sent {report.sent:,} events ({report.per_topic()}; "
+                  f"{report.duplicates:,} re-deliveries), all acknowledged")
 
 
 # --- run ---------------------------------------------------------------------------------
