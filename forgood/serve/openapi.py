@@ -19,10 +19,14 @@ _NULLABLE_NUM = {"type": ["number", "null"]}
 
 _CAMPAIGN = {
     "type": "object",
-    "description": "A campaign's live counters. `videos`, `creators`, `donation_minor` and `currency` have the "
-    "names and meanings of the ClickHouse view `campaign_totals`; `version` is the version of that row.",
+    "description": "A campaign's live counters. `videos`, `creators`, `removed`, `views`, `likes`, `shares`, "
+    "`comments`, `donation_minor` and `currency` have the names and meanings of the ClickHouse view "
+    "`campaign_totals`; `version` is the version of that row. Every count is exact and may go down as well as up "
+    "(a removed video leaves `videos`, its creator's share of `creators`, the donation and the engagement sums; "
+    "a restored one returns). Counts are 64-bit integers: parse them as such beyond 2^53.",
     "required": [
-        "id", "name", "nonprofit", "videos", "creators", "donation_minor", "currency", "raised",
+        "id", "name", "nonprofit", "videos", "creators", "removed", "views", "likes", "shares", "comments",
+        "donation_minor", "currency", "raised",
         "donation_cap_minor", "goal_videos", "percent_of_cap", "percent_of_goal", "starts_at", "ends_at",
         "updated_at", "version", "videos_per_minute",
     ],
@@ -33,8 +37,19 @@ _CAMPAIGN = {
         "hashtags": {"type": "array", "items": {"type": "string"}, "description": "Normalised hashtags, no '#'."},
         "url": _NULLABLE_STR,
         "description": _NULLABLE_STR,
-        "videos": {"type": "integer", "minimum": 0, "description": "Distinct videos counted."},
-        "creators": {"type": "integer", "minimum": 0, "description": "Distinct creators (participants)."},
+        "videos": {"type": "integer", "minimum": 0,
+                   "description": "Distinct videos counted: matched to the campaign and not removed."},
+        "creators": {"type": "integer", "minimum": 0,
+                     "description": "Distinct creators (participants) with at least one counted video."},
+        "removed": {"type": "integer", "minimum": 0,
+                    "description": "Videos matched to the campaign whose latest status is removed (taken down or "
+                    "deleted; not counted, earning no donation until restored)."},
+        "views": {"type": "integer", "minimum": 0, "example": 81_000_000,
+                  "description": "Sum of the counted videos' views, each video's latest snapshot."},
+        "likes": {"type": "integer", "minimum": 0, "description": "Sum of the counted videos' likes (latest)."},
+        "shares": {"type": "integer", "minimum": 0, "description": "Sum of the counted videos' shares (latest)."},
+        "comments": {"type": "integer", "minimum": 0,
+                     "description": "Sum of the counted videos' comments (latest)."},
         "donation_minor": {"type": "integer", "minimum": 0,
                            "description": "Money raised in the currency's minor units (cents, pence; yen)."},
         "currency": {"type": "string", "description": "ISO 4217 code.", "example": "USD"},
@@ -102,9 +117,10 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "forgood live campaign counters",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "description": "Read-only, public API of `forgood serve`: the live counters of every campaign "
-        "(videos made, participants, money raised) with push updates as Server-Sent Events. "
+        "(videos made, participants, money raised, videos removed, views, likes, shares and comments) "
+        "with push updates as Server-Sent Events. "
         "Numbers come from the same versioned rows the ClickHouse sink writes, so once the pipeline has "
         "settled they equal `forgood.campaign_totals`. Every GET answer carries "
         "`Access-Control-Allow-Origin: *`; methods other than GET, HEAD and OPTIONS get 405.",

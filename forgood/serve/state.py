@@ -68,6 +68,11 @@ class CampaignView:
     description: str | None
     videos: int
     creators: int
+    removed: int
+    views: int
+    likes: int
+    shares: int
+    comments: int
     donation_minor: int
     currency: str
     currency_digits: int
@@ -264,6 +269,11 @@ class CounterState:
             description=campaign.description if campaign else None,
             videos=videos,
             creators=total.creators if total else 0,
+            removed=total.removed if total else 0,
+            views=total.views if total else 0,
+            likes=total.likes if total else 0,
+            shares=total.shares if total else 0,
+            comments=total.comments if total else 0,
             donation_minor=donation,
             currency=currency,
             currency_digits=minor_digits(currency),

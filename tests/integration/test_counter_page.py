@@ -5,6 +5,11 @@ The page /c/{id} must show the live numbers, roll them up when new videos are co
 console errors. A screenshot is taken into the test's temporary directory; with
 ``FORGOOD_UPDATE_SCREENSHOT=1`` it replaces docs/counter-page.png for the README (so a test run
 does not dirty the working tree).
+
+Views, likes, shares, comments and removals (issue 13) are checked by feeding ``forgood serve``
+alone the rows the stream worker publishes (no worker: the figures are the service's and the
+pages' to show, whatever counts them): views read "81M" beside the videos with the exact
+figure at hand, and a total with fewer videos after a removal rolls the open counters down.
 """
 
 from __future__ import annotations
@@ -13,15 +18,26 @@ import json
 import os
 import random
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from forgood.domain.campaigns import parse_campaigns
+from forgood.domain.records import CampaignMinute, CampaignTotal
 from producers.campaigns import publish_campaigns
 from tests.support.processes import REPO
-from tests.support.serving import NOW, campaign_spec, get_json, start_pipeline_and_serve
+from tests.support.serving import (
+    NOW,
+    campaign_spec,
+    free_port,
+    get_json,
+    publish_rows,
+    start_pipeline_and_serve,
+    start_serve,
+    wait_ready,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -62,13 +78,24 @@ def videos(base: str) -> int | None:
     return body["videos"] if status == 200 else None
 
 
-def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, procs, clickhouse, tmp_path):
-    shot = tmp_path / "counter-page.png"
+def browser_api():
+    """playwright's sync API, or a skip (a failure in CI) when it or Debian's chromium is missing."""
     if os.environ.get("CI"):  # `make test` installs both: in CI a missing browser is a failure, not a skip
         assert CHROMIUM.exists(), "Debian's chromium is missing: scripts/setup.sh should have installed it"
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (test extras)")
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium package (/usr/bin/chromium)")
+    return sync_api
+
+
+def watch(page, problems: list[str], name: str) -> None:
+    page.on("console", lambda m: problems.append(f"{name} console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"{name} page error: {e}"))
+
+
+def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, procs, clickhouse, tmp_path):
+    shot = tmp_path / "counter-page.png"
+    sync_api = browser_api()
 
     publish_campaigns(run_settings, parse_campaigns({"campaigns": [
         campaign_spec(CID, "Red Nose Day", "Comic Relief", "RedNoseDay", "2.00", "USD", cap="1000000.00",
@@ -122,3 +149,86 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
     assert shot.stat().st_size > 10_000
     if os.environ.get("FORGOOD_UPDATE_SCREENSHOT") == "1":
         shutil.copy(shot, README_SCREENSHOT)
+
+
+def text_of(selector: str) -> str:
+    return f"document.querySelector({json.dumps(selector)}).textContent"
+
+
+def test_views_show_beside_videos_and_a_removal_lowers_the_open_counters(run_settings, procs, tmp_path):
+    sync_api = browser_api()
+    publish_campaigns(run_settings, parse_campaigns({"campaigns": [
+        campaign_spec(CID, "Red Nose Day", "Comic Relief", "RedNoseDay", "2.00", "USD", cap="1000000.00",
+                      goal=1000)]}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    start_serve(procs, port)  # the service alone: fed the worker's rows directly
+    wait_ready(base, procs)
+    minute = int(time.time()) // 60 * 60
+    version = time.time_ns()
+    publish_rows(run_settings, [
+        CampaignTotal(CID, 457, 160, 91_400, "USD", minute, version, removed=0, views=81_000_000, likes=4_200_000,
+                      shares=123_456, comments=9_876),
+        CampaignMinute(CID, minute, 457, 91_400, version),
+    ])
+    wait_until(lambda: (get_json(f"{base}/api/campaigns/{CID}")[1] or {}).get("views") == 81_000_000, 30,
+               what="the published total in the API")
+
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="light")
+            watch(page, problems, "page")
+            page.goto(f"{base}/c/{CID}", wait_until="load")
+            overview = browser.new_page(viewport={"width": 1280, "height": 900})
+            watch(overview, problems, "overview")
+            overview.goto(f"{base}/", wait_until="load")
+            embed = browser.new_page(viewport={"width": 420, "height": 220})
+            watch(embed, problems, "embed")
+            embed.goto(f"{base}/embed/{CID}", wait_until="load")
+
+            # views beside videos, short to read, the exact figure at hand
+            videos, views = text_of("[data-counter=videos]"), text_of("[data-counter=views]")
+            wait_in(page, f"{videos} === '457' && {views} === '81M'", 30_000, "457 videos and 81M views")
+            assert page.text_content("[data-field=views-exact]") == "81,000,000"
+            assert page.get_attribute("[data-counter=views]", "title") == "81,000,000 views"
+            labels = page.eval_on_selector_all(".counters .counter .label",
+                                               "els => els.map(e => e.firstChild.textContent.trim())")
+            assert labels[:2] == ["videos made", "views"], labels  # views beside videos
+            boxes = [page.locator(".counters .counter").nth(i).bounding_box() for i in range(2)]
+            assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[1]["x"] > boxes[0]["x"], boxes  # same row
+            fits = "(el => el.scrollWidth <= el.clientWidth)(document.querySelector('[data-counter=views]'))"
+            assert page.evaluate(fits), "81M must be shown whole"
+            assert [page.text_content(f"[data-field={n}]") for n in ("likes", "shares", "comments")] == [
+                "4.2M", "123.5K", "9,876"]
+            assert page.get_attribute("[data-stat=likes]", "title") == "4,200,000 likes"
+            assert page.is_hidden("[data-stat=removed]")  # nothing removed yet
+            card = f"[data-card={CID}]"
+            wait_in(overview, f"{text_of(card + ' [data-figure=videos] .v')} === '457' && "
+                    f"{text_of(card + ' [data-figure=views] .v')} === '81M'", 30_000, "the overview card's figures")
+            assert overview.get_attribute(f"{card} [data-figure=views] .v", "title") == "81,000,000 views"
+            wait_in(embed, f"{videos} === '457' && {views} === '81M'", 30_000, "the widget's videos and views")
+            assert embed.evaluate("document.documentElement.scrollHeight") <= 220, "the widget must fit its iframe"
+
+            # A video removed: the worker publishes a newer total with one video fewer. The open
+            # counters go down without a reload, and the page says one video was removed.
+            publish_rows(run_settings, [
+                CampaignTotal(CID, 456, 160, 91_200, "USD", minute, version + 1, removed=1, views=80_990_000,
+                              likes=4_199_000, shares=123_400, comments=9_870),
+                CampaignMinute(CID, minute, 456, 91_200, version + 1),
+            ])
+            wait_in(page, f"{videos} === '456'", 30_000, "the open page's videos counter to go down to 456")
+            wait_in(page, f"{text_of('[data-counter=raised]')} === '$912.00'", 10_000, "raised to go down to $912.00")
+            wait_in(page, f"{text_of('[data-field=views-exact]')} === '80,990,000'", 10_000, "the exact views")
+            assert page.is_visible("[data-stat=removed]")
+            assert " ".join(page.text_content("[data-stat=removed]").split()).startswith("1 video removed")
+            wait_in(overview, f"{text_of(card + ' [data-figure=videos] .v')} === '456'", 30_000,
+                    "the overview card to go down to 456")
+            assert "1 removed" in overview.text_content(f"{card} .small")
+            wait_in(embed, f"{videos} === '456'", 30_000, "the widget to go down to 456")
+            for name, shown in (("removed", page), ("overview", overview), ("embed", embed)):
+                shown.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)

@@ -15,3 +15,15 @@ def read_back(client, database: str) -> tuple[dict, dict]:
     except Exception:  # database or views not created yet
         return {}, {}
     return totals, minutes
+
+
+def read_back_counts(client, database: str) -> dict[str, tuple]:
+    """``campaign_totals`` by campaign with every figure: (videos, creators, donation_minor,
+    currency, removed, views, likes, shares, comments) — the order of
+    ``tests.support.serving.COUNTS``; {} while the database or its view does not exist yet."""
+    try:
+        return {r[0]: tuple(r[1:]) for r in client.execute(
+            f"SELECT campaign_id, videos, creators, donation_minor, currency, removed, views, likes, shares, "
+            f"comments FROM {database}.campaign_totals")}
+    except Exception:  # database or view not created yet
+        return {}

@@ -11,7 +11,14 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+from forgood.domain.kafka import make_producer
+from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.settings import Settings
+from sinks.schema import TABLES
 from tests.support.waiting import wait_until
+
+#: The figures of a campaign's totals, in ``CampaignTotal``'s order, as the API names them.
+COUNTS = ("videos", "creators", "donation_minor", "currency", "removed", "views", "likes", "shares", "comments")
 
 
 def free_port() -> int:
@@ -107,3 +114,26 @@ def api_state(base):
     minutes = {(c["id"], int(datetime.fromisoformat(m["minute"].replace("Z", "+00:00")).timestamp())): m["videos"]
                for c in body["campaigns"] for m in c["videos_per_minute"] if m["videos"]}
     return totals, versions, minutes
+
+
+def api_counts(base) -> dict[str, tuple]:
+    """Every campaign's :data:`COUNTS` from the API (``{}`` while it does not answer 200)."""
+    status, body = get_json(base + "/api/campaigns")
+    if status != 200:
+        return {}
+    return {c["id"]: tuple(c[name] for name in COUNTS) for c in body["campaigns"]}
+
+
+def publish_rows(settings: Settings, rows: list[CampaignTotal | CampaignMinute]) -> None:
+    """Publish aggregate rows to the totals / minutes topics as the stream worker does (key and
+    value from each record's contract), so ``forgood serve`` can be fed without the worker.
+    Blocks until the broker acknowledged every row (raises if it did not within 30 s)."""
+    topic = {t.contract.record: t.topic(settings) for t in TABLES}
+    producer = make_producer(settings, client_id="tests-publish-rows")
+    try:
+        sent = [producer.send(topic[type(row)], key=row.key(), value=row.to_bytes()) for row in rows]
+        producer.flush(timeout=30)
+        for future in sent:
+            future.get(timeout=30)
+    finally:
+        producer.close(timeout=5)

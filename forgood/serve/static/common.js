@@ -10,6 +10,18 @@
 
   function formatInt(n) { return integer.format(n); }
 
+  // Big counts short enough to read at a glance: grouped digits below 10,000, then "33K",
+  // "6.8M", "81M", "1.2B" (the exact figure goes in a title or an "exact" line beside it).
+  var compact = null;
+  try { compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 }); } catch (e) {}
+  function formatCompact(n) {
+    if (n < 10000 || !compact) return integer.format(n);
+    return compact.format(n);
+  }
+
+  // `count` `word`(s): "1 view", "81,000,000 views".
+  function plural(count, word) { return integer.format(count) + " " + word + (count === 1 ? "" : "s"); }
+
   function moneyFormat(currency, digits) {
     var key = currency + ":" + digits;
     if (!moneyFormats[key]) {
@@ -236,7 +248,7 @@
   }
 
   global.forgood = {
-    formatInt: formatInt, fit: fit, formatMinor: formatMinor, Roller: Roller, setText: setText, setProgress: setProgress,
+    formatInt: formatInt, formatCompact: formatCompact, plural: plural, fit: fit, formatMinor: formatMinor, Roller: Roller, setText: setText, setProgress: setProgress,
     drawChart: drawChart, slide: slide, follow: follow, liveIndicator: liveIndicator, formatDate: formatDate,
     campaignIdFromPath: campaignIdFromPath
   };

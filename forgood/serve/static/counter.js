@@ -20,6 +20,14 @@
     return rollers[name];
   }
 
+  // The exact count as the element's tooltip (and, for a compact figure, its accessible name).
+  function exact(name, count, word, selector) {
+    var el = root.querySelector(selector || '[data-counter="' + name + '"]');
+    if (!el) return;
+    el.title = fg.plural(count, word);
+    el.setAttribute("data-exact", String(count));
+  }
+
   function showMessage(text) {
     if (!message) return;
     message.hidden = !text;
@@ -45,6 +53,19 @@
     var nonprofitLine = root.querySelector("[data-nonprofit-line]");
     if (nonprofitLine) nonprofitLine.hidden = !c.nonprofit;
     roller("videos", fg.formatInt).set(c.videos);
+    roller("views", fg.formatCompact).set(c.views);
+    exact("views", c.views, "view");
+    fg.setText(root, "views-exact", fg.formatInt(c.views));  // the exact figure, beside likes, shares ...
+    ["likes", "shares", "comments"].forEach(function (name) {
+      fg.setText(root, name, fg.formatCompact(c[name]));
+      exact(name, c[name], name.slice(0, -1), '[data-stat="' + name + '"]');
+    });
+    var removed = root.querySelector('[data-stat="removed"]');
+    if (removed) {
+      removed.hidden = !c.removed;
+      fg.setText(root, "removed", fg.formatInt(c.removed));
+      fg.setText(root, "removed-word", c.removed === 1 ? "video" : "videos");
+    }
     roller("creators", fg.formatInt).set(c.creators);
     roller("raised", function (v) { return fg.formatMinor(v, c.currency, c.currency_digits); }).set(c.donation_minor, c.raised);
     var cap = root.querySelector('[data-progress="cap"]');

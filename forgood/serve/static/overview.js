@@ -15,8 +15,9 @@
     return e;
   }
 
-  function figure(cls, label) {
+  function figure(cls, label, key) {
     var f = el("div", "figure " + cls);
+    f.setAttribute("data-figure", key);
     var v = el("div", "v num", "0");
     f.appendChild(v);
     f.appendChild(el("div", "l", label));
@@ -29,9 +30,11 @@
     var h = el("h2");
     var np = el("p", "np");
     var figs = el("div", "figures");
-    var videos = figure("", "videos made");
-    var raised = figure("money", "raised");
+    var videos = figure("", "videos made", "videos");
+    var views = figure("views", "views", "views");
+    var raised = figure("money", "raised", "raised");
     figs.appendChild(videos.node);
+    figs.appendChild(views.node);
     figs.appendChild(raised.node);
     var progress = el("div", "progress-row");
     var bar = el("div", "bar");
@@ -50,7 +53,8 @@
     a.appendChild(small);
     var card = {
       node: a, h: h, np: np, fill: fill, progress: progress, people: people, pct: pct,
-      videos: new fg.Roller(videos.value, fg.formatInt), raised: null, raisedEl: raised.value
+      videos: new fg.Roller(videos.value, fg.formatInt), views: new fg.Roller(views.value, fg.formatCompact),
+      viewsEl: views.value, raised: null, raisedEl: raised.value
     };
     return card;
   }
@@ -65,10 +69,13 @@
     card.h.textContent = c.name;
     card.np.textContent = c.nonprofit ? "for " + c.nonprofit : "";
     card.videos.set(c.videos);
+    card.views.set(c.views);
+    card.viewsEl.title = fg.plural(c.views, "view");
+    card.viewsEl.setAttribute("data-exact", String(c.views));
     if (!card.raised) card.raised = new fg.Roller(card.raisedEl, function (v) { return v; });
     card.raised.format = function (v) { return fg.formatMinor(v, c.currency, c.currency_digits); };
     card.raised.set(c.donation_minor, c.raised);
-    card.people.textContent = fg.formatInt(c.creators) + " participant" + (c.creators === 1 ? "" : "s");
+    card.people.textContent = fg.plural(c.creators, "participant") + (c.removed ? " · " + fg.formatInt(c.removed) + " removed" : "");
     var pct = c.percent_of_cap != null ? c.percent_of_cap : c.percent_of_goal;
     var what = c.percent_of_cap != null ? "of cap " + c.cap : c.percent_of_goal != null ? "of goal" : "";
     card.progress.hidden = pct == null;

@@ -38,7 +38,7 @@ CAMPAIGNS = parse_campaigns({"campaigns": [
 REQUIRED = {
     "id", "videos", "creators", "donation_minor", "currency", "name", "nonprofit", "raised", "donation_cap_minor",
     "goal_videos", "percent_of_cap", "percent_of_goal", "starts_at", "ends_at", "updated_at", "version",
-    "videos_per_minute",
+    "videos_per_minute", "removed", "views", "likes", "shares", "comments",
 }
 
 
@@ -46,7 +46,8 @@ def make_state(ready: bool = True) -> CounterState:
     state = CounterState(clock=lambda: NOW)
     state.apply(CAMPAIGNS)
     state.apply([
-        CampaignTotal("red-nose-day-2026", 123, 45, 24_600, "USD", int(NOW) - 5, V),
+        CampaignTotal("red-nose-day-2026", 123, 45, 24_600, "USD", int(NOW) - 5, V,
+                      removed=4, views=81_000_000, likes=2**53 + 1, shares=1_234, comments=567),
         CampaignTotal("music-shaped-me", 3, 2, 150, "GBP", int(NOW) - 60, V - 7),
         CampaignMinute("red-nose-day-2026", MINUTE, 20, 4_000, V),
         CampaignMinute("red-nose-day-2026", MINUTE - 60, 103, 20_600, V),
@@ -101,6 +102,8 @@ def test_list_has_every_campaign_with_the_documented_fields():
     rnd = by_id["red-nose-day-2026"]
     assert (rnd["videos"], rnd["creators"], rnd["donation_minor"], rnd["currency"]) == (123, 45, 24_600, "USD")
     assert rnd["raised"] == "$246.00"
+    assert (rnd["removed"], rnd["views"], rnd["likes"], rnd["shares"], rnd["comments"]) == (
+        4, 81_000_000, 2**53 + 1, 1_234, 567)  # exact: 64-bit integers, not floats
     assert rnd["name"] == "Red Nose Day" and rnd["nonprofit"] == "Comic Relief"
     assert rnd["donation_cap_minor"] == 100_000 and rnd["cap"] == "$1,000.00"
     assert rnd["goal_videos"] == 1000
@@ -119,6 +122,8 @@ def test_list_has_every_campaign_with_the_documented_fields():
     assert music["raised"] == "£1.50" and music["percent_of_cap"] is None and music["percent_of_goal"] is None
     yen = by_id["yen-drive"]  # defined, not counted yet
     assert (yen["videos"], yen["creators"], yen["donation_minor"], yen["version"]) == (0, 0, 0, 0)
+    assert (yen["removed"], yen["views"], yen["likes"], yen["shares"], yen["comments"]) == (0, 0, 0, 0, 0)
+    assert (music["removed"], music["views"]) == (0, 0)  # a row written before issue 13: zeros
     assert yen["raised"] == "¥0" and yen["currency_digits"] == 0
     assert yen["updated_at"] is None and yen["status"] == "upcoming"
 
@@ -333,6 +338,15 @@ def test_campaign_stream_sends_a_snapshot_then_each_newer_change():
             assert (data["videos"], data["creators"], data["donation_minor"]) == (124, 46, 24_800)
             assert data["raised"] == "$248.00" and data["videos_per_minute"][-1]["videos"] == 21
             assert state.stale_ignored == 1
+
+            # A video removed: every figure that follows it goes down, in the next update.
+            state.apply([CampaignTotal("red-nose-day-2026", 123, 45, 24_600, "USD", int(NOW), V + 11,
+                                       removed=5, views=80_000_000, likes=9, shares=8, comments=7)])
+            down = (await next_frame(resp))["data"]
+            assert (down["videos"], down["creators"], down["donation_minor"], down["raised"]) == (
+                123, 45, 24_600, "$246.00")
+            assert (down["removed"], down["views"], down["likes"], down["shares"], down["comments"]) == (
+                5, 80_000_000, 9, 8, 7)
             resp.close()
 
     run(go())
