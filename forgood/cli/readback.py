@@ -21,29 +21,54 @@ class TotalsRow:
     creators: int
     donation_minor: int
     currency: str
+    removed: int = 0
+    views: int = 0
+    likes: int = 0
+    shares: int = 0
+    comments: int = 0
 
 
 def fetch_totals(client: Client, settings: Settings) -> dict[str, TotalsRow]:
     """Current totals per campaign from ``campaign_totals``; blocks on one query."""
     db = settings.clickhouse.database
     rows = client.execute(
-        f"SELECT campaign_id, videos, creators, donation_minor, currency FROM {db}.campaign_totals"
+        f"SELECT campaign_id, videos, creators, donation_minor, currency, removed, views, likes, shares, comments "
+        f"FROM {db}.campaign_totals"
     )
     return {r[0]: TotalsRow(*r) for r in rows}
 
 
-def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], title: str = "") -> Table:
-    """A rich table: videos, participants, raised, % of cap and % of goal per campaign."""
+def compact(count: int) -> str:
+    """A count short enough for a table cell: grouped digits below 10,000, then 33.0K, 6.8M,
+    81.0M, 1.2B (one decimal; the exact figure is in the JSON API and ClickHouse)."""
+    if count < 10_000:
+        return f"{count:,}"
+    for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if count >= size * 0.99995:  # 999,999 reads 1.0M, not 1000.0K
+            return f"{count / size:,.1f}{suffix}"
+    raise AssertionError("unreachable")
+
+
+def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], title: str = "",
+                 exact: bool = False) -> Table:
+    """A rich table per campaign: videos, views, participants, raised, % of cap, % of goal,
+    removed videos, likes, shares and comments. Engagement is compact (81.0M) unless ``exact``."""
     table = Table(title=title or "forgood — live campaign counters (from ClickHouse)")
     columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
         ("campaign", "left"),
         ("nonprofit", "left"),
         ("videos", "right"),
+        ("views", "right"),
         ("participants", "right"),
         ("raised", "right"),
         ("% of cap", "right"),
         ("% of goal", "right"),
+        ("removed", "right"),
+        ("likes", "right"),
+        ("shares", "right"),
+        ("comments", "right"),
     )
+    big = (lambda n: f"{n:,}") if exact else compact
     for column, justify in columns:
         table.add_column(column, justify=justify)
     for cid in sorted(set(campaigns) | set(totals)):
@@ -55,9 +80,14 @@ def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], t
             campaign.name if campaign else cid,
             campaign.nonprofit if campaign else "",
             f"{row.videos:,}",
+            big(row.views),
             f"{row.creators:,}",
             format_minor(row.donation_minor, row.currency),
             "—" if cap is None else f"{cap:.1f}%",
             "—" if goal is None else f"{goal:.1f}%",
+            f"{row.removed:,}",
+            big(row.likes),
+            big(row.shares),
+            big(row.comments),
         )
     return table

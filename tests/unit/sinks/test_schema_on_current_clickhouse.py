@@ -19,11 +19,14 @@ Nothing is skipped: without chdb every test fails saying ``make setup`` installs
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
 import pytest
 
 import tests.integration.test_dashboards as dashboards
+from forgood.cli.readback import TotalsRow, compact, fetch_totals, totals_table
+from forgood.domain.campaigns import parse_campaigns
 from forgood.domain.errors import SinkError
 from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
@@ -186,6 +189,9 @@ def upgrade_from_migration_1(client, settings: Settings, monkeypatch) -> None:
     assert client.execute(f"SELECT campaign_id, videos, removed, views, likes, shares, comments "
                           f"FROM {db}.campaign_totals ORDER BY campaign_id") == [("dance", 2, 1, 81_000_000, 3, 2, 1),
                                                                                  ("yen", 7, 0, 0, 0, 0, 0)]
+    # what `forgood totals` and the demo's table read
+    assert fetch_totals(client, settings) == {"dance": TotalsRow("dance", 2, 2, 400, "USD", 1, 81_000_000, 3, 2, 1),
+                                              "yen": TotalsRow("yen", 7, 7, 70, "JPY")}
 
 
 def test_a_column_added_by_another_sink_meanwhile_is_no_error(chdb_client: ChdbClient, monkeypatch):
@@ -222,6 +228,31 @@ def test_a_sink_refuses_a_schema_its_records_do_not_fit(chdb_client: ChdbClient)
     message = str(raised.value)
     assert f"table {db}.campaign_totals_versions has columns" in message and "'comments'" in message, message
     assert f"table {db}.campaign_minutes_versions" not in message, message
+
+
+def test_the_totals_table_shows_views_beside_videos_and_removals():
+    from rich.console import Console
+
+    campaigns = {c.id: c for c in parse_campaigns({"campaigns": [
+        {"id": "dance", "name": "Dance for Change", "nonprofit": "IFAD", "hashtags": ["DanceForChange"],
+         "donation_per_video": "1.00", "currency": "USD", "starts_at": "2026-01-01T00:00:00Z",
+         "ends_at": "2027-01-01T00:00:00Z", "goal_videos": 40_000}]})}
+    totals = {"dance": TotalsRow("dance", 33_000, 20_000, 3_300_000, "USD", 12, 81_000_000, 6_800_000, 999_999, 9_999)}
+
+    def rendered(**kwargs) -> list[list[str]]:
+        console = Console(record=True, width=240, file=io.StringIO())
+        console.print(totals_table(campaigns, totals, **kwargs))
+        lines = console.export_text().replace("┃", "│").splitlines()
+        return [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.startswith("│")]
+
+    header, row = rendered()
+    assert header == ["campaign", "nonprofit", "videos", "views", "participants", "raised", "% of cap", "% of goal",
+                      "removed", "likes", "shares", "comments"]
+    assert row == ["Dance for Change", "IFAD", "33,000", "81.0M", "20,000", "$33,000.00", "—", "82.5%", "12", "6.8M",
+                   "1.0M", "9,999"]
+    assert rendered(exact=True)[1][3] == "81,000,000"
+    assert [compact(n) for n in (0, 9_999, 10_000, 999_949, 999_999, 6_800_000, 2**64 - 1)] == [
+        "0", "9,999", "10.0K", "999.9K", "1.0M", "6.8M", "18,446,744.1T"]
 
 
 def test_the_counter_service_starts_empty_before_the_sink_made_the_schema(chdb_client: ChdbClient, monkeypatch):
