@@ -281,6 +281,7 @@ def simulate(
                                "stats": settings.stats_topic}
     producer = make_producer(settings, client_id="forgood-simulator")
     report = SendReport()
+    report.by_topic.update(dict.fromkeys(topics.values(), 0))  # reported in this order, even if none sent
     videos = 0
 
     def send(records: list[Outgoing]) -> None:
