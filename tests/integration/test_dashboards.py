@@ -77,6 +77,12 @@ CAMPAIGNS = {
     "dash-jpy": ("JPY", 12, 9, 1_200, 4_800, 48),
     "dash-bhd": ("BHD", 5, 5, 2_505, 2_505, 5),
 }
+# id: (removed, views, likes, shares, comments) — #DanceForChange's 81 million views among them
+ENGAGEMENT = {
+    "dash-usd": (2, 81_000_000, 4_200_000, 123_456, 9_876),
+    "dash-jpy": (0, 6_800_000, 0, 0, 0),
+    "dash-bhd": (1, 0, 0, 0, 0),
+}
 # Per campaign: minutes ago -> videos; the last one is outside the dashboard range.
 MINUTES_AGO = {50: 3, 20: 5, 2: 7, 180: 11}
 
@@ -443,11 +449,12 @@ def dashboard_db(stack_settings: Settings):
     version = time.time_ns()
     client.execute(
         f"INSERT INTO {database}.campaign_totals_versions "
-        "(campaign_id, videos, creators, donation_minor, currency, updated_at, version) VALUES",
-        [(cid, videos, creators, minor, cur, updated, version)
+        "(campaign_id, videos, creators, donation_minor, currency, updated_at, version, removed, views, likes, "
+        "shares, comments) VALUES",
+        [(cid, videos, creators, minor, cur, updated, version, *ENGAGEMENT[cid])
          for cid, (cur, videos, creators, minor, _, _) in CAMPAIGNS.items()]
         # an older version that the views must ignore
-        + [("dash-usd", 1, 1, 1, "USD", updated, version - 1)],
+        + [("dash-usd", 1, 1, 1, "USD", updated, version - 1, 9, 9, 9, 9, 9)],
     )
     minute_now = now_s // 60 * 60
     client.execute(
@@ -500,6 +507,10 @@ def test_stat_panels_show_the_stored_numbers(dashboard_db, selection: str):
     assert videos == [(c, CAMPAIGNS[c][1]) for c in chosen]
     _, participants, _, _ = run_sql(dashboard_db, find("campaigns.json", "Participants"), SELECTIONS[selection])
     assert participants == [(c, CAMPAIGNS[c][2]) for c in chosen]
+    _, views, _, _ = run_sql(dashboard_db, find("campaigns.json", "Views"), SELECTIONS[selection])
+    assert views == [(c, ENGAGEMENT[c][1]) for c in chosen]
+    _, removed, _, _ = run_sql(dashboard_db, find("campaigns.json", "Removed"), SELECTIONS[selection])
+    assert removed == [(c, ENGAGEMENT[c][0]) for c in chosen]
     _, raised, names, _ = run_sql(dashboard_db, find("campaigns.json", "Raised"), SELECTIONS[selection])
     assert names == ["campaign_id", "currency", "raised"]
     assert [(c, cur) for c, cur, _ in raised] == [(c, CAMPAIGNS[c][0]) for c in chosen]
@@ -516,6 +527,21 @@ def test_campaigns_table_shows_exact_amounts(dashboard_db):
         assert (row["videos"], row["participants"], row["currency"], row["donation_minor"]) == (
             videos, creators, currency, minor)
         assert row["raised"] == str(from_minor(minor, currency))  # "114.05", "1200", "2.505"
+        removed, views, likes, shares, comments = ENGAGEMENT[row["campaign"]]
+        assert (row["removed"], row["views"], row["likes"], row["shares"], row["comments"]) == (
+            removed, views, likes, shares, comments)
+    assert names[:5] == ["campaign", "videos", "views", "removed", "participants"]  # views beside videos
+
+
+def test_views_sit_beside_videos_and_big_counts_read_grouped():
+    dashboard = load(GRAFANA / "dashboards" / "campaigns.json")
+    stats = sorted((p for p in all_panels(dashboard) if p["gridPos"]["y"] == 0), key=lambda p: p["gridPos"]["x"])
+    assert [p["title"] for p in stats][:2] == ["Videos", "Views"]
+    assert {p["title"] for p in stats} >= {"Videos", "Views", "Removed", "Participants", "Raised"}
+    table = next(p for p in all_panels(dashboard) if p["title"] == "All campaigns")
+    units = {o["matcher"]["options"]: o["properties"] for o in table["fieldConfig"]["overrides"]}
+    for name in ("views", "likes", "shares", "comments"):  # 81,000,000, not 81000000
+        assert {"id": "unit", "value": "locale"} in units[name], name
 
 
 @pytest.mark.parametrize("selection", sorted(SELECTIONS))
@@ -659,6 +685,26 @@ def synthetic_series() -> list[dict]:
 SERIES = synthetic_series()
 SERIES_NAMES = {s["series"].split("{", 1)[0] for s in SERIES}
 
+
+
+def spread(metric: MetricWrapperBase, *kept: str) -> int:
+    """How many synthetic series of ``metric`` a ``sum by (kept)`` adds up: the product of its
+    other labels' value counts (so the answers follow a label added to a metric)."""
+    _, _, labelnames, _ = metric_shape(metric)
+    return math.prod(len(LABEL_VALUES[n]) for n in labelnames if n not in kept)
+
+
+def per_group(metric: MetricWrapperBase, dashboard: str, title: str) -> list[tuple[dict, float]]:
+    """The answer of a panel ``sum by (labels) (rate(metric[...]))`` for the synthetic series:
+    one group per value combination of the grouping labels the metric has, each the rate of the
+    series it adds up."""
+    by = [n.strip() for n in re.search(r"sum by \(([^)]*)\)", find(dashboard, title).text).group(1).split(",")]
+    _, _, labelnames, _ = metric_shape(metric)
+    kept = [n for n in by if n in labelnames]
+    return [(dict(zip(kept, combo, strict=True)), COUNTER_STEP / 15 * spread(metric, *kept))
+            for combo in itertools.product(*(LABEL_VALUES[n] for n in kept))]
+
+
 # Exact answers of the main panels for the synthetic series above (selection "all").
 EXPECTED = {
     ("campaigns.json", "% of donation cap", "A"): [
@@ -666,9 +712,10 @@ EXPECTED = {
     ("campaigns.json", "% of goal (videos)", "A"): [
         ({"campaign": c}, CAMPAIGNS[c][1] / CAMPAIGNS[c][5]) for c in CAMPAIGNS],
     ("pipeline-health.json", "Workers up", "A"): [({}, 1)],
-    ("pipeline-health.json", "Events per second", "A"): [({}, COUNTER_STEP / 15)],
-    ("pipeline-health.json", "Dead letters by reason", "A"): [
-        ({"reason": r}, COUNTER_STEP / 15) for r in LABEL_VALUES["reason"]],
+    ("pipeline-health.json", "Events per second", "A"): [
+        ({}, COUNTER_STEP / 15 * spread(streams.metrics.EVENTS_CONSUMED))],
+    ("pipeline-health.json", "Dead letters by reason", "A"): per_group(
+        streams.metrics.EVENTS_DEAD_LETTERED, "pipeline-health.json", "Dead letters by reason"),
     ("pipeline-health.json", "Consumer lag", "A"): [
         ({"consumer": c, "topic": t}, 7 * len(LABEL_VALUES["partition"]))
         for c in LABEL_VALUES["consumer"] for t in LABEL_VALUES["topic"]],

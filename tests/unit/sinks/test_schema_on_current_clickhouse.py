@@ -277,7 +277,7 @@ def dashboard_db(chdb_client: ChdbClient):
     sink.add(CampaignTotal("dash-usd", 1, 1, 1, "USD", NOW - 30, version - 1))
     assert sink.flush() == 1
     for cid, (currency, videos, creators, minor, _, _) in dashboards.CAMPAIGNS.items():
-        sink.add(CampaignTotal(cid, videos, creators, minor, currency, NOW - 30, version))
+        sink.add(CampaignTotal(cid, videos, creators, minor, currency, NOW - 30, version, *dashboards.ENGAGEMENT[cid]))
         for ago, n in dashboards.MINUTES_AGO.items():
             sink.add(CampaignMinute(cid, MINUTE - ago * 60, n, n * 100, version))
     assert sink.flush() == len(dashboards.CAMPAIGNS) * (1 + len(dashboards.MINUTES_AGO))
@@ -307,6 +307,12 @@ def test_dashboard_numbers_are_the_stored_ones(dashboard_db):
     assert [(r["campaign"], r["videos"], r["participants"], r["currency"], r["donation_minor"], r["raised"])
             for r in table] == [("dash-bhd", 5, 5, "BHD", 2_505, "2.505"), ("dash-jpy", 12, 9, "JPY", 1_200, "1200"),
                                 ("dash-usd", 57, 31, "USD", 11_405, "114.05")]
+    assert [(r["views"], r["removed"], r["likes"], r["shares"], r["comments"]) for r in table] == [
+        (0, 1, 0, 0, 0), (6_800_000, 0, 0, 0, 0), (81_000_000, 2, 4_200_000, 123_456, 9_876)]
+    for title, column in (("Views", 1), ("Removed", 0)):
+        _, shown, _, _ = dashboards.run_sql(dashboard_db, dashboards.find("campaigns.json", title),
+                                            dashboards.SELECTIONS["all"])
+        assert shown == [(cid, dashboards.ENGAGEMENT[cid][column]) for cid in sorted(dashboards.CAMPAIGNS)]
     assert {r["updated_at"] for r in table} == {datetime.fromtimestamp(NOW - 30, UTC).replace(tzinfo=None)}
     _, raised, _, _ = dashboards.run_sql(dashboard_db, dashboards.find("campaigns.json", "Raised"),
                                          dashboards.SELECTIONS["all"])
