@@ -4,7 +4,8 @@ worker + sink + ``python -m forgood.serve`` run as processes. Once the pipeline 
 campaign's videos / creators / donation_minor / currency / version from the API equal the
 ClickHouse view (and the versions table) exactly, and so do the per-minute videos; an event
 produced later reaches an open event stream (timed). A restarted service starts from
-ClickHouse plus the sink's offsets and answers the same numbers as soon as it is ready.
+ClickHouse plus the sink's offsets and answers the same numbers as soon as it is ready. Every
+figure of a campaign's totals — removed, views, likes, shares and comments too — is compared.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import pytest
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
+from tests.support.readback import read_back_counts
 from tests.support.serving import (
     NOW,
     EventStream,
+    api_counts,
     api_state,
     campaign_spec,
     get_json,
@@ -101,7 +104,9 @@ def test_api_equals_clickhouse_and_pushes_new_counts(run_settings, procs, clickh
         ch_totals, ch_versions, ch_minutes = clickhouse_state(clickhouse, db)
         api_totals, api_versions, api_minutes = api_state(base)
         return (ch_totals == EXPECTED and api_totals == ch_totals and api_versions == ch_versions
-                and api_minutes == recent(ch_minutes))
+                and api_minutes == recent(ch_minutes)
+                # every figure, removed and engagement too (issue 13), equal to the campaign_totals view
+                and api_counts(base) == read_back_counts(clickhouse, db))
 
     try:
         wait_until(settled, 180, what="the API to equal ClickHouse")
@@ -152,5 +157,6 @@ def test_api_equals_clickhouse_and_pushes_new_counts(run_settings, procs, clickh
     ch_totals, ch_versions, ch_minutes = clickhouse_state(clickhouse, db)
     api_totals, api_versions, api_minutes = api_state(base)
     assert (api_totals, api_versions, api_minutes) == (ch_totals, ch_versions, recent(ch_minutes))
+    assert api_counts(base) == read_back_counts(clickhouse, db) and set(api_counts(base)) == set(EXPECTED)
     log = (procs.logs / f"serve-{procs.starts_of['serve']}.log").read_text()
     assert "loaded 4 totals" in log and "from the sink's offsets" in log, log
