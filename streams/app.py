@@ -1,21 +1,23 @@
-"""The Faust shell around :class:`streams.counting.CountingWorker`: two agents, one table, a
-campaign registry, a republish timer and the rebalance callbacks, each a few lines that hand
-the worker a batch or call one of its named steps.
+"""The Faust shell around :class:`streams.counting.CountingWorker`: two agents, two tables, a
+campaign registry, a timer and the rebalance callbacks, each a few lines that hand the worker
+a batch or call one of its named steps.
 
 Data flow (all topics created up front, see :func:`changelog_topics`):
 
-1. ``match_videos`` reads ``video-created`` (keyed by video) in batches and hands each to
-   :meth:`~streams.counting.CountingWorker.match_batch`, which validates each event (bad
-   ones go to the dead-letter topic with their original bytes), matches it
-   against the campaigns, and forwards the batch's videos of each matching campaign as one
-   :class:`~forgood.domain.records.CampaignVideoBatch` to ``forgood-campaign-videos``, **keyed by
-   campaign**: every campaign then has exactly one owner (one partition, one worker), which
-   makes caps exact.
+1. ``match_videos`` reads ``video-created``, ``video-status`` and ``video-stats`` (keyed and
+   co-partitioned by video, so one worker sees all of a video's events) in batches and hands
+   each to :meth:`~streams.counting.CountingWorker.match_batch`, which validates each event
+   (bad ones go to their topic's dead-letter topic with their original bytes), matches
+   created videos against the campaigns, joins status and stats events to their videos
+   (the ``videos`` table, see :mod:`streams.video_book`), and forwards each touched matched
+   video with its state as :class:`~forgood.domain.records.CampaignVideoBatch` records to
+   ``forgood-campaign-videos``, **keyed by campaign**: every campaign then has exactly one
+   owner (one partition, one worker), which makes caps exact.
 2. ``count_videos`` reads those in batches and hands each to
-   :meth:`~streams.counting.CountingWorker.count_batch`, which records the new videos and
-   creators in memory and appends one entry per campaign and batch to the ``ledger`` table
-   (changelogged, idempotent, see :mod:`streams.tally`), then publishes the touched campaigns' totals and
-   changed minutes as absolute, versioned rows for the sink.
+   :meth:`~streams.counting.CountingWorker.count_batch`, which merges them into the
+   campaigns' aggregates and appends one entry per campaign and record to the ``ledger``
+   table (changelogged, idempotent, see :mod:`streams.tally`), then publishes the touched
+   campaigns' totals and changed minutes as absolute, versioned rows for the sink.
 
 Delivery is at-least-once: Faust flushes table changelogs and forwarded records before it
 commits source offsets, and every step is idempotent, so a redelivered or re-processed event
@@ -46,14 +48,14 @@ from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoB
 from forgood.domain.settings import Settings
 from forgood.domain.topics import TopicSpec
 from streams import faust_patches, metrics
-from streams.counting import Clock, CountingWorker, Delivery, SourceRecord, SystemClock
+from streams.counting import Clock, Consumed, CountingWorker, Delivery, SourceRecord, SystemClock
 from streams.faust_patches.lag import partition_lag
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook
 
 log = logging.getLogger(__name__)
 
-TABLES = ("ledger",)
+TABLES = ("ledger", "videos")
 
 
 def changelog_topics(settings: Settings) -> list[TopicSpec]:
@@ -70,7 +72,7 @@ def owner_partition(campaign_id: str, partitions: int) -> int:
 
 
 class FaustLedger:
-    """The ``ledger`` table as the worker's :class:`~streams.counting.Ledger`.
+    """A changelogged table (``ledger`` or ``videos``) as a :class:`~streams.ports.Ledger`.
 
     ``stream.take_events`` hands over a batch that may span partitions; Faust's tables pick
     the changelog partition from the *current* event, which would otherwise be the batch's
@@ -97,7 +99,7 @@ class FaustOutputs:
         self.campaign_videos = raw_topic(app, settings.campaign_videos_topic, n)
         self.totals = raw_topic(app, settings.totals_topic, n)
         self.minutes = raw_topic(app, settings.minutes_topic, n)
-        self.dlq = raw_topic(app, settings.dlq_topic, n)
+        self.dlqs = {source: raw_topic(app, settings.dlq_topic_for(source), n) for source in settings.source_topics}
 
     def forward(self, batch: CampaignVideoBatch) -> None:
         self.campaign_videos.send_soon(key=batch.key(), value=batch.to_bytes())
@@ -109,7 +111,7 @@ class FaustOutputs:
         self.minutes.send_soon(key=row.key(), value=row.to_bytes())
 
     def dead_letter(self, record: SourceRecord, headers: list[tuple[str, bytes]]) -> None:
-        self.dlq.send_soon(key=record.key, value=record.value, headers=headers)
+        self.dlqs[record.topic].send_soon(key=record.key, value=record.value, headers=headers)
 
 
 def raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
@@ -127,6 +129,7 @@ class StreamApp:
     match_videos: faust.types.AgentT
     count_videos: faust.types.AgentT
     ledger: faust.types.TableT
+    videos: faust.types.TableT
 
     @property
     def settings(self) -> Settings:
@@ -175,22 +178,28 @@ def build_app(settings: Settings, clock: Clock | None = None) -> StreamApp:
     app = make_faust_app(settings, settings.app_id, "worker")
     # value_type=bytes: entries are stored and changelogged as the raw LedgerEntry bytes.
     ledger = app.Table("ledger", default=None, partitions=n, key_type=str, value_type=bytes)
+    videos_table = app.Table("videos", default=None, partitions=n, key_type=str, value_type=bytes)
     outputs = FaustOutputs(app, settings)
+    sources = app.topic(*settings.source_topics, partitions=n, key_serializer="raw", value_serializer="raw")
+
+    def owned_source_partitions() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in settings.source_topics}
+
     worker: CountingWorker[faust.EventT] = CountingWorker(
-        settings, CampaignRegistry(settings), TallyBook(), FaustLedger(ledger), outputs, clock or SystemClock()
+        settings, CampaignRegistry(settings), TallyBook(), FaustLedger(ledger), outputs, clock or SystemClock(),
+        videos=FaustLedger(videos_table), partitions=owned_source_partitions,
     )
     registry = worker.registry
-    videos = raw_topic(app, settings.video_topic, n)
 
     @app.task
     async def follow_campaigns() -> None:
         await registry.run()
 
-    @app.agent(videos)
+    @app.agent(sources)
     async def match_videos(stream: faust.StreamT[Any]) -> None:
         await registry.ready.wait()
         async for events in batches(stream, settings):
-            worker.match_batch([event.message for event in events])
+            worker.match_batch([Consumed(event.message, event) for event in events])
             metrics.batch_done("match_videos")
 
     @app.agent(outputs.campaign_videos)
@@ -205,6 +214,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> StreamApp:
         metrics.CAMPAIGN_REGISTRY_REVISION.set(registry.revision)
         if app.rebalancing or not registry.ready.is_set() or not recovered(app):
             return
+        worker.expire_pending()
         assigned = app.assignor.assigned_actives()
         topic = outputs.campaign_videos.get_topic_name()
         await _report_lag(app)
@@ -224,7 +234,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> StreamApp:
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
-    return StreamApp(app=app, worker=worker, match_videos=match_videos, count_videos=count_videos, ledger=ledger)
+    return StreamApp(
+        app=app, worker=worker, match_videos=match_videos, count_videos=count_videos, ledger=ledger,
+        videos=videos_table,
+    )
 
 
 def batches(stream: faust.StreamT[Any], settings: Settings) -> AsyncIterator[Sequence[faust.EventT]]:

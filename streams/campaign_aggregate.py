@@ -1,7 +1,7 @@
 """One campaign's totals and minute rows under removals and engagement (issue 13), pure.
 
-:class:`CampaignAggregate` is what a campaign's owner will keep in memory in place of the
-derived counters of :class:`streams.tally.CampaignTally`: for every video matched to the
+:class:`CampaignAggregate` is what a campaign's owner keeps in memory (one per campaign, in
+:class:`streams.tally.CampaignTally`): for every video matched to the
 campaign, its creator, its event-time minute and its :class:`~forgood.domain.video_state.VideoState`,
 and counters derived from them:
 
@@ -26,34 +26,15 @@ re-delivered and reordered freely and the aggregate ends the same. An observatio
 :func:`recompute` gives from scratch.
 
 Why here (``streams/``) and not in ``forgood/domain/``: this is the owner's derived in-memory
-state, the successor of the counters in :mod:`streams.tally`, used by the worker alone. The
+state, kept per campaign by :mod:`streams.tally`, used by the worker alone. The
 rules it applies — the video state and the money — are in ``forgood/domain/``
 (:mod:`forgood.domain.video_state`, :mod:`forgood.domain.rules`), shared with anyone who needs them.
 
-Wiring (a later session; nothing calls this module yet):
-
-* The matching stage forwards ``(video_id, creator_id, minute, state bytes)`` per matched
-  campaign when a video is created (any pending events merged in) and on every later status
-  or stats event of it (:mod:`forgood.domain.video_state` says why every one, not only
-  changes). The owner calls :meth:`CampaignAggregate.observe` for each; ``None`` means a
-  re-delivery or a dominated (older) observation: nothing to record or publish.
-* Durable state: the owner appends what changed to its ledger, as today one entry per
-  campaign per forwarded record — the new videos with creator and minute as now, plus
-  ``(video_id, state bytes)`` for the videos whose state changed. Rebuilding is
-  :meth:`observe` over every entry in any order (merge is order-independent), so the
-  append-only, never-overwritten ledger keeps its crash-safety. Cost on disk per kept
-  state change: the video id plus 9–31 bytes of state; a stats snapshot that changes nothing
-  (older, or already seen) appends nothing.
-* Publishing: the totals row gains ``removed`` and the four engagement sums
-  (:class:`CampaignTotals`); minute rows are every minute that ever held a matched video,
-  so a minute emptied by removals is published as ``(0, 0)`` (an oracle comparing against
-  ClickHouse must read a missing row as 0, 0). Publish the dirty minutes
-  (:meth:`CampaignAggregate.take_dirty_minutes`) when the cap is not in play, every minute
-  when it is (:meth:`CampaignAggregate.capped`, before *or* after the change), as
-  :meth:`streams.tally.TallyBook.take_unpublished` does today.
-* Row versions stay ``row_version(applied_offset, campaign_offset)`` (:mod:`streams.versions`),
-  with ``applied_offset`` the offset of the last forwarded record that changed the aggregate:
-  derived from what was applied, never from a clock.
+Used by :class:`streams.tally.TallyBook` (one aggregate per owned campaign): forwarded
+``(video, creator, minute, state)`` items are observed as they arrive, the ledger keeps what
+changed, a rebuild observes every entry again in any order. Minute rows are every minute that
+ever held a matched video, so a minute emptied by removals is published as ``(0, 0)``; every
+minute is republished while the cap is in play, before *or* after a change.
 """
 
 from __future__ import annotations

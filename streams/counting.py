@@ -1,135 +1,61 @@
 """The stream worker's steps, as one class that knows nothing of Faust.
 
-:class:`CountingWorker` holds every decision the worker makes; the Faust agents, timer and
+:class:`CountingWorker` holds every decision the worker makes; the Faust agents, timers and
 rebalance callbacks in :mod:`streams.app` only hand it batches and call its named steps:
 
-1. :meth:`~CountingWorker.match_batch` — validate a batch of ``video-created`` records
-   (bad ones become dead letters) and forward each matching campaign's videos, keyed by
-   campaign, to the campaign's single owner;
-2. :meth:`~CountingWorker.count_batch` — record the new videos and creators of forwarded
-   batches in the owner's tallies, append what was new to the ledger, then publish;
+1. :meth:`~CountingWorker.match_batch` — stage 1 (:class:`streams.matching.MatchingStage`):
+   validate a batch of ``video-created``, ``video-status`` and ``video-stats`` records (bad
+   ones become dead letters), join them per video, and forward each touched matched video
+   with its whole state, keyed by campaign, to the campaign's single owner;
+2. :meth:`~CountingWorker.count_batch` — merge forwarded videos and states into the owner's
+   aggregates, append what changed to the ledger, then publish;
 3. :meth:`~CountingWorker.publish` — send the touched campaigns' totals and changed minutes
    as absolute, versioned rows (versions from :mod:`streams.versions`, never from a clock);
 4. :meth:`~CountingWorker.republish_owned` — on a timer: campaigns never published since the
-   last rebuild, or whose terms changed;
-5. :meth:`~CountingWorker.on_rebalance` — forget the derived state; the next step rebuilds it
-   from the ledger.
+   last rebuild, or whose terms changed; :meth:`~CountingWorker.expire_pending` — on the same
+   timer: drop held status and stats events past the pending TTL;
+5. :meth:`~CountingWorker.on_rebalance` — forget the derived state of both stages; the next
+   step rebuilds it from the ledgers.
 
-Its collaborators are passed in: the campaign registry, the tally book, the ledger (a
-changelogged table in production, a dict in tests), an :class:`Outputs` that sends records
-(Faust topics in production, a list in tests) and a :class:`Clock`. Nothing here blocks or
-awaits: every step runs to completion on the caller's event loop; sends are buffered by
-:class:`Outputs` and flushed by Faust before it commits the source offsets.
+Its collaborators are passed in (:mod:`streams.ports`): the campaign registry, the tally
+book and the video book, the two ledgers (changelogged tables in production, dicts in
+tests), an :class:`~streams.ports.Outputs` that sends records (Faust topics in production, a
+list in tests) and a :class:`~streams.ports.Clock`. Nothing here blocks or awaits: every
+step runs to completion on the caller's event loop; sends are buffered by the outputs and
+flushed by Faust before it commits the source offsets.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic
 
 from forgood.domain.campaigns import Campaign
-from forgood.domain.errors import InvalidEvent
-from forgood.domain.events import parse_video_created
-from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.records import CampaignTotal, CampaignVideoBatch
 from forgood.domain.settings import Settings
 from streams import metrics
+from streams.matching import VIDEOS_PER_RECORD, MatchingStage
+from streams.ports import (
+    Clock,
+    Consumed,
+    Delivery,
+    Handle,
+    Ledger,
+    Outputs,
+    SourceRecord,
+    SystemClock,
+)
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook, ledger_key
+from streams.video_book import VideoBook
+
+__all__ = [
+    "VIDEOS_PER_RECORD", "Clock", "Consumed", "CountingWorker", "Delivery", "Ledger", "Outputs",
+    "SourceRecord", "SystemClock",
+]
 
 log = logging.getLogger(__name__)
-
-#: Videos per forwarded record: ~70 bytes each, so a record stays far below 1 MB.
-VIDEOS_PER_RECORD = 2000
-
-Handle = TypeVar("Handle")
-HandleIn = TypeVar("HandleIn", contravariant=True)
-
-
-class Clock(Protocol):
-    """Wall-clock time, injected so tests can freeze it. Used for validation ("not in the
-    future"), campaign windows, freshness metrics and ``updated_at``; never for versions."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware (UTC)."""
-        ...
-
-    def time(self) -> float:
-        """The current time in epoch seconds."""
-        ...
-
-
-class SystemClock:
-    """The machine's clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def time(self) -> float:
-        return time.time()
-
-
-class SourceRecord(Protocol):
-    """What a step reads of a consumed Kafka record (Faust's ``Message`` has all of it)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-
-
-class Delivery(Generic[Handle]):
-    """A forwarded record handed to :meth:`CountingWorker.count_batch`, with an opaque
-    ``handle`` the :class:`Ledger` gets back with each write made for it (Faust's event, whose
-    changelog partition the write must go to)."""
-
-    __slots__ = ("value", "offset", "handle")
-
-    def __init__(self, value: bytes, offset: int, handle: Handle) -> None:
-        self.value = value
-        self.offset = offset
-        self.handle = handle
-
-
-class Ledger(Protocol[HandleIn]):
-    """The durable, append-only ledger the tallies are rebuilt from."""
-
-    def append(self, handle: HandleIn, key: str, entry: bytes) -> None:
-        """Write one entry for the delivery with ``handle``; buffered, flushed before commit."""
-        ...
-
-    def entries(self) -> Iterable[tuple[str, bytes]]:
-        """Every entry, in the order they were written."""
-        ...
-
-
-class Outputs(Protocol):
-    """Where the steps send records. Every method only buffers (never blocks); the records
-    are sent before the consumed offsets are committed."""
-
-    def forward(self, batch: CampaignVideoBatch) -> None:
-        """To ``forgood-campaign-videos``, keyed by campaign."""
-        ...
-
-    def total(self, row: CampaignTotal) -> None:
-        """To ``forgood-campaign-totals``."""
-        ...
-
-    def minute(self, row: CampaignMinute) -> None:
-        """To ``forgood-campaign-minutes``."""
-        ...
-
-    def dead_letter(self, record: SourceRecord, headers: list[tuple[str, bytes]]) -> None:
-        """The record's original key and bytes to the dead-letter topic, with ``headers``."""
-        ...
 
 
 class CountingWorker(Generic[Handle]):
@@ -149,73 +75,43 @@ class CountingWorker(Generic[Handle]):
         ledger: Ledger[Handle],
         outputs: Outputs,
         clock: Clock,
+        videos: Ledger[Handle] | None = None,
+        partitions: Callable[[], set[int] | None] = lambda: None,
     ) -> None:
+        """``ledger`` is the owners' ledger, ``videos`` the matching stage's (a dict-backed
+        one of its own when None); ``partitions`` the source partitions owned now (None: all)."""
         self.settings = settings
         self.registry = registry
         self.book = book
         self.ledger = ledger
         self.outputs = outputs
         self.clock = clock
-        self._max_skew = timedelta(seconds=settings.max_future_skew_s)
+        self.matching: MatchingStage[Handle] = MatchingStage(
+            settings, registry, VideoBook(settings.pending_ttl_s), videos if videos is not None else DictLedger(),
+            outputs, clock, partitions,
+        )
 
     # --- step 1 -----------------------------------------------------------------------------
 
-    def match_batch(self, records: Sequence[SourceRecord]) -> None:
-        """Validate each ``video-created`` record, dead-letter the bad ones with their reason,
-        and forward each matching campaign's videos of the batch as few records as possible
-        (one per campaign unless it holds more than :data:`VIDEOS_PER_RECORD`), in event order.
+    def match_batch(self, consumed: Sequence[Consumed[Handle]]) -> None:
+        """Stage 1 on a batch of source records (:meth:`streams.matching.MatchingStage.match_batch`).
+        Runs once the registry is ready (the caller waits for it)."""
+        self.matching.match_batch(consumed)
 
-        Runs once the registry is ready (the caller waits for it): a video is matched against
-        the campaigns known when its batch is processed."""
-        index = self.registry.index
-        now = self.clock.now()
-        metrics.EVENTS_CONSUMED.inc(len(records))
-        valid = 0
-        matches: dict[str, list[CampaignVideo]] = {}
-        for record in records:
-            try:
-                video = parse_video_created(record.value or b"", now=now, max_future_skew=self._max_skew)
-            except InvalidEvent as exc:
-                self._dead_letter(record, exc)
-                continue
-            valid += 1
-            matched = index.match(video.hashtags, video.created_at)
-            if not matched:
-                metrics.EVENTS_UNMATCHED.inc()
-                continue
-            minute, created = video.minute, video.created_at.timestamp()
-            for campaign in matched:
-                item = CampaignVideo(campaign.id, video.video_id, video.creator_id, minute, created)
-                matches.setdefault(campaign.id, []).append(item)
-            metrics.CAMPAIGN_VIDEOS_MATCHED.inc(len(matched))
-        for campaign_id, items in matches.items():
-            for batch in CampaignVideoBatch.chunked(campaign_id, items, VIDEOS_PER_RECORD):
-                self.outputs.forward(batch)
-        metrics.EVENTS_VALID.inc(valid)
-
-    def _dead_letter(self, record: SourceRecord, exc: InvalidEvent) -> None:
-        """The original bytes to the dead-letter topic with where they came from and why."""
-        headers = [
-            ("forgood-reason", exc.reason.encode()),
-            ("forgood-message", exc.message.encode()),
-            ("forgood-source-topic", record.topic.encode()),
-            ("forgood-source-partition", str(record.partition).encode()),
-            ("forgood-source-offset", str(record.offset).encode()),
-            ("forgood-failed-at", str(int(self.clock.time())).encode()),
-        ]
-        self.outputs.dead_letter(record, headers)
-        metrics.EVENTS_DEAD_LETTERED.labels(exc.reason).inc()
+    def expire_pending(self) -> int:
+        """Drop held status and stats events past the pending TTL; returns how many."""
+        return self.matching.expire_pending()
 
     # --- step 2 -----------------------------------------------------------------------------
 
     def count_batch(self, deliveries: Sequence[Delivery[Handle]]) -> None:
-        """Record each forwarded batch in its campaign's tally, append what was new to the
-        ledger (one entry per record that brought anything new, keyed by its offset and first
-        new position, so a re-processed record never overwrites an entry with less), then
-        publish the touched campaigns. Rebuilds the tallies first after a rebalance."""
+        """Merge each forwarded record into its campaign's aggregate, append what changed to
+        the ledger (one entry per record that changed anything, keyed by its offset and first
+        changing position, so a re-processed record never overwrites an entry with less),
+        then publish the touched campaigns. Rebuilds the tallies first after a rebalance."""
         self.rebuild_if_needed()
         touched: set[str] = set()
-        received = new = 0
+        unchanged = new = 0
         now = self.clock.time()
         for delivery in deliveries:
             batch = CampaignVideoBatch.from_bytes(delivery.value)
@@ -228,11 +124,11 @@ class CountingWorker(Generic[Handle]):
                     if item.created_at:
                         metrics.EVENT_TO_COUNTED.observe(max(0.0, now - item.created_at))
                 metrics.CAMPAIGN_LAST_COUNTED.labels(batch.campaign_id).set(now)
-            received += len(batch.videos)
+            unchanged += recorded.unchanged
             new += len(recorded.new_videos)
             touched.add(batch.campaign_id)
         metrics.CAMPAIGN_VIDEOS_COUNTED.inc(new)
-        metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(received - new)
+        metrics.CAMPAIGN_VIDEOS_DUPLICATE.inc(unchanged)
         self.publish(touched)
 
     # --- step 3 -----------------------------------------------------------------------------
@@ -261,6 +157,9 @@ class CountingWorker(Generic[Handle]):
         """Set the per-campaign gauges from a totals row this worker (the owner) publishes."""
         metrics.CAMPAIGN_VIDEOS.labels(campaign.id).set(total.videos)
         metrics.CAMPAIGN_PARTICIPANTS.labels(campaign.id).set(total.creators)
+        metrics.CAMPAIGN_REMOVED.labels(campaign.id).set(total.removed)
+        for kind in ("views", "likes", "shares", "comments"):
+            metrics.CAMPAIGN_ENGAGEMENT.labels(campaign.id, kind).set(getattr(total, kind))
         metrics.CAMPAIGN_DONATION.labels(campaign.id, campaign.currency).set(total.donation_minor)
         metrics.set_or_remove(metrics.CAMPAIGN_CAP, (campaign.id, campaign.currency), campaign.cap_minor)
         metrics.set_or_remove(metrics.CAMPAIGN_GOAL, (campaign.id,), campaign.goal_videos)
@@ -284,9 +183,10 @@ class CountingWorker(Generic[Handle]):
     # --- step 5 -----------------------------------------------------------------------------
 
     def on_rebalance(self) -> None:
-        """Forget every tally and per-campaign gauge: the owned campaigns may have changed.
-        The next count or republish step rebuilds them from the ledger."""
+        """Forget every tally, the video book and every per-campaign gauge: the owned
+        partitions and campaigns may have changed. The next step rebuilds them from the ledgers."""
         self.book.invalidate()
+        self.matching.on_rebalance()
         metrics.forget_campaigns()
 
     def rebuild_if_needed(self) -> None:
@@ -295,3 +195,16 @@ class CountingWorker(Generic[Handle]):
         if not self.book.valid:
             self.book.rebuild(self.ledger.entries())
             log.info("rebuilt tallies of %d campaign(s) from tables", len(self.book.tallies))
+
+
+class DictLedger:
+    """A :class:`~streams.ports.Ledger` in a dict (tests, and a worker given no ``videos`` table)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def append(self, handle: object, key: str, entry: bytes) -> None:
+        self.data[key] = entry
+
+    def entries(self) -> Iterable[tuple[str, bytes]]:
+        return self.data.items()

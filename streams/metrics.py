@@ -13,10 +13,24 @@ import contextlib
 
 from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS_CONSUMED = Counter("forgood_events_consumed_total", "video-created events read from Kafka.")
-EVENTS_VALID = Counter("forgood_events_valid_total", "Events that passed validation.")
+EVENTS_CONSUMED = Counter(
+    "forgood_events_consumed_total",
+    "Source events (created, status, stats) read from Kafka, by source topic.",
+    ["topic"],
+)
+EVENTS_VALID = Counter("forgood_events_valid_total", "Source events that passed validation.")
 EVENTS_DEAD_LETTERED = Counter(
-    "forgood_events_dead_lettered_total", "Events sent to the dead-letter topic.", ["reason"]
+    "forgood_events_dead_lettered_total",
+    "Events sent to their source topic's dead-letter topic, by reason and source topic.",
+    ["reason", "topic"],
+)
+PENDING_HELD = Gauge(
+    "forgood_pending_events",
+    "Status and stats events held because their video was not seen created yet.",
+)
+PENDING_EXPIRED = Counter(
+    "forgood_pending_events_expired_total",
+    "Held status and stats events dropped because their video did not arrive within FORGOOD_PENDING_TTL_S.",
 )
 EVENTS_UNMATCHED = Counter(
     "forgood_events_unmatched_total", "Valid events whose hashtags and time matched no campaign."
@@ -25,10 +39,11 @@ CAMPAIGN_VIDEOS_MATCHED = Counter(
     "forgood_campaign_videos_matched_total", "(campaign, video) pairs forwarded for counting."
 )
 CAMPAIGN_VIDEOS_COUNTED = Counter(
-    "forgood_campaign_videos_counted_total", "(campaign, video) pairs counted for the first time."
+    "forgood_campaign_videos_counted_total", "(campaign, video) pairs seen by the owner for the first time."
 )
 CAMPAIGN_VIDEOS_DUPLICATE = Counter(
-    "forgood_campaign_videos_duplicate_total", "(campaign, video) pairs already counted (ignored)."
+    "forgood_campaign_videos_duplicate_total",
+    "Forwarded (campaign, video) states that changed nothing (re-deliveries, older snapshots).",
 )
 AGGREGATES_PUBLISHED = Counter(
     "forgood_aggregates_published_total", "Aggregate rows published for the sink.", ["kind"]
@@ -63,9 +78,19 @@ EVENT_TO_COUNTED = Histogram(
 )
 
 # Per-campaign progress, reported by the campaign's owner only.
-CAMPAIGN_VIDEOS = Gauge("forgood_campaign_videos", "Videos counted for the campaign.", ["campaign"])
+CAMPAIGN_VIDEOS = Gauge(
+    "forgood_campaign_videos", "Videos counted for the campaign (matched and not removed).", ["campaign"]
+)
 CAMPAIGN_PARTICIPANTS = Gauge(
-    "forgood_campaign_participants", "Distinct creators counted for the campaign.", ["campaign"]
+    "forgood_campaign_participants", "Distinct creators with at least one counted video.", ["campaign"]
+)
+CAMPAIGN_REMOVED = Gauge(
+    "forgood_campaign_videos_removed", "Videos matched to the campaign whose state is removed.", ["campaign"]
+)
+CAMPAIGN_ENGAGEMENT = Gauge(
+    "forgood_campaign_engagement",
+    "Sum over the campaign's counted videos of their latest views, likes, shares or comments (kind).",
+    ["campaign", "kind"],
 )
 CAMPAIGN_DONATION = Gauge(
     "forgood_campaign_donation_raised_minor",
@@ -89,6 +114,8 @@ CAMPAIGN_LAST_COUNTED = Gauge(
 PER_CAMPAIGN = (
     CAMPAIGN_VIDEOS,
     CAMPAIGN_PARTICIPANTS,
+    CAMPAIGN_REMOVED,
+    CAMPAIGN_ENGAGEMENT,
     CAMPAIGN_DONATION,
     CAMPAIGN_CAP,
     CAMPAIGN_GOAL,

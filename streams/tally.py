@@ -1,18 +1,20 @@
 """Per-campaign tallies: the exact counting rule, independent of Faust.
 
 Durable state is an append-only **ledger** (a changelogged Faust table): one entry per
-campaign per batch that brought something new, holding the videos (with the event-time minute
-of their first count) and the creators that batch added. An entry's key is fixed by the first
-new item it holds (source offset and position), so re-processing a batch after a crash can
-never overwrite an entry with less: an item already in the ledger is no longer new.
+campaign per forwarded record that changed something, holding the videos it added (with
+creator and event-time minute) and the videos whose state it changed (with their merged
+:class:`~forgood.domain.video_state.VideoState`). An entry's key is fixed by the first item
+that changed something (source offset and position), so re-processing a record after a crash
+can never overwrite an entry with less: an item already in the ledger changes nothing.
 
-In memory, :class:`TallyBook` keeps the membership *sets* (videos and creators per campaign)
-and the counters derived from them. Recording only ever adds and is idempotent, so an event
-processed twice (at-least-once redelivery, a crash before the offset commit) changes
-nothing. After a start or rebalance the book is rebuilt by reading the ledger; no counter is
-stored on its own, so no crash can leave a counter out of step with the sets.
+In memory, :class:`TallyBook` keeps one :class:`~streams.campaign_aggregate.CampaignAggregate`
+per campaign (every matched video with its creator, minute and state, and the counters
+derived from them). Recording *merges* states (a join-semilattice), so an item processed
+twice, or forwards that arrive out of order, change nothing. After a start or rebalance the
+book is rebuilt by observing every ledger entry again, in any order; no counter is stored on
+its own, so no crash can leave a counter out of step with the videos.
 
-One ledger entry per batch (instead of one table record per video and creator) is what makes
+One ledger entry per forwarded record (instead of one table record per video) is what makes
 the worker fast: the producer and the changelog see ~1 record per campaign per batch.
 """
 
@@ -26,11 +28,29 @@ import orjson
 
 from forgood.domain.campaigns import Campaign
 from forgood.domain.contracts import KEY_SEP
-from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
-from forgood.domain.rules import minute_donations, total_donation
+from forgood.domain.errors import StreamError
+from forgood.domain.records import (
+    UNOBSERVED,
+    CampaignMinute,
+    CampaignTotal,
+    CampaignVideo,
+    CampaignVideoBatch,
+    state_from_json,
+    state_to_json,
+)
+from forgood.domain.video_state import VideoState
+from streams.campaign_aggregate import CampaignAggregate, MatchedVideo
 from streams.versions import row_version
 
 SEP = KEY_SEP  # the separator of every composite key (forgood.domain.contracts)
+
+#: First element of an entry in the current ledger format (0.1's entries start with a list).
+FORMAT = 2
+
+
+class LedgerFormatError(StreamError):
+    """A ledger entry this version cannot read (e.g. one written by forgood 0.1, which did not
+    record each video's creator: removals cannot be applied to it). Not retriable."""
 
 
 def ledger_key(campaign_id: str, offset: int, position: int) -> str:
@@ -50,76 +70,83 @@ def offset_of(key: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """What one batch added to one campaign: ``videos`` as (video id, minute), ``creators``.
+    """What one forwarded record changed in one campaign: ``videos`` — new videos nothing but
+    their creation is known of, as (video, creator, minute); ``states`` — videos (new or
+    known) whose state changed, as (video, creator, minute, merged state).
 
-    Wire format (compact JSON, ~1 byte of overhead per member besides its id):
-    ``[[[minute, [video, ...]], ...], [creator, ...]]``.
+    Wire format (compact JSON, ~6 bytes of overhead per video besides its ids):
+    ``[2, [[minute, [[video, creator], ...]], ...], [[video, creator, minute, state], ...]]``
+    with states as in :func:`forgood.domain.records.state_to_json`.
     """
 
-    videos: tuple[tuple[str, int], ...]
-    creators: tuple[str, ...]
+    videos: tuple[tuple[str, str, int], ...]
+    states: tuple[tuple[str, str, int, VideoState], ...] = ()
 
     def to_bytes(self) -> bytes:
-        by_minute: dict[int, list[str]] = defaultdict(list)
-        for video_id, minute in self.videos:
-            by_minute[minute].append(video_id)
-        return orjson.dumps([list(by_minute.items()), list(self.creators)])
+        by_minute: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for video_id, creator_id, minute in self.videos:
+            by_minute[minute].append((video_id, creator_id))
+        return orjson.dumps([
+            FORMAT,
+            list(by_minute.items()),
+            [[v, c, m, state_to_json(s)] for v, c, m, s in self.states],
+        ])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LedgerEntry:
-        by_minute, creators = orjson.loads(raw)
-        videos = tuple((video_id, int(minute)) for minute, ids in by_minute for video_id in ids)
-        return cls(videos, tuple(creators))
+        """Decode :meth:`to_bytes`; raises :class:`LedgerFormatError` on anything else."""
+        decoded = orjson.loads(raw)
+        if not isinstance(decoded, list) or not decoded or decoded[0] != FORMAT:
+            raise LedgerFormatError(
+                "the ledger holds an entry this version cannot read (written by forgood 0.1, which "
+                "did not record each video's creator); drain and recount under a new FORGOOD_APP_ID"
+            )
+        _, by_minute, states = decoded
+        videos = tuple((v, c, int(minute)) for minute, items in by_minute for v, c in items)
+        return cls(videos, tuple((v, c, int(m), state_from_json(s)) for v, c, m, s in states))
+
+    def observations(self) -> Iterable[tuple[MatchedVideo, VideoState]]:
+        """Every video of the entry with its state, as :meth:`CampaignAggregate.observe` takes them."""
+        for video_id, creator_id, minute in self.videos:
+            yield MatchedVideo(video_id, creator_id, minute), UNOBSERVED
+        for video_id, creator_id, minute, state in self.states:
+            yield MatchedVideo(video_id, creator_id, minute), state
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """Outcome of recording one batch: the entry to append (None when nothing was new), the
-    position of its first new item, and the items whose video was counted for the first time."""
+    """Outcome of recording one forwarded record: the entry to append (None when nothing
+    changed), the position of its first changing item, the items whose video was seen for
+    the first time, and how many items changed nothing."""
 
     entry: LedgerEntry | None
     first_new: int
     new_videos: tuple[CampaignVideo, ...]
+    unchanged: int
 
 
 @dataclass
 class CampaignTally:
-    """Membership sets and derived counters of one campaign, plus what was last published.
+    """One campaign's aggregate plus what was last published.
 
-    ``applied_offset`` is the greatest source offset of a ledger entry applied to the sets
-    (-1: none): the ledger's progress, from which row versions are derived
-    (:mod:`streams.versions`)."""
+    ``applied_offset`` is the greatest source offset of a ledger entry applied to the
+    aggregate (-1: none): the ledger's progress, from which row versions are derived
+    (:mod:`streams.versions`). ``published_capped`` is whether the cap was in play at the
+    last publication (then every minute is republished once more when it no longer is)."""
 
-    video_ids: set[str] = field(default_factory=set)
-    creator_ids: set[str] = field(default_factory=set)
-    minute_videos: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    dirty_minutes: set[int] = field(default_factory=set)
+    aggregate: CampaignAggregate = field(default_factory=CampaignAggregate)
     published_minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
     published_terms: tuple | None = None
+    published_capped: bool = False
     applied_offset: int = -1
 
     @property
     def videos(self) -> int:
-        return len(self.video_ids)
+        return self.aggregate.videos
 
     @property
     def creators(self) -> int:
-        return len(self.creator_ids)
-
-    def add_video(self, video_id: str, minute: int) -> bool:
-        """Add a video counted in event-time ``minute``; False (and no change) if known."""
-        if video_id in self.video_ids:
-            return False
-        self.video_ids.add(video_id)
-        self.minute_videos[minute] += 1
-        self.dirty_minutes.add(minute)
-        return True
-
-    def add_creator(self, creator_id: str) -> bool:
-        if creator_id in self.creator_ids:
-            return False
-        self.creator_ids.add(creator_id)
-        return True
+        return self.aggregate.creators
 
 
 class TallyBook:
@@ -134,55 +161,59 @@ class TallyBook:
         self.valid = False
 
     def invalidate(self) -> None:
-        """Forget sets and counters (called on rebalance: the owned campaigns change)."""
+        """Forget every aggregate (called on rebalance: the owned campaigns change)."""
         self.tallies = defaultdict(CampaignTally)
         self.valid = False
 
     def rebuild(self, ledger: Iterable[tuple[str, bytes]]) -> None:
-        """Recompute every set and counter from the ledger's ``(key, entry bytes)`` pairs.
+        """Recompute every aggregate from the ledger's ``(key, entry bytes)`` pairs.
 
-        O(size of the ledger). Entries are applied in the order given; a video found in two
-        entries (possible only from a stale store copy) counts once, with its first minute.
+        O(size of the ledger), in any order (observing merges). A video's creator and minute
+        are those of its first observation (they never differ: one created event per video).
+        Raises :class:`LedgerFormatError` on an entry it cannot read.
         """
         self.invalidate()
         for key, raw in ledger:
             tally = self.tallies[campaign_of(key)]
             tally.applied_offset = max(tally.applied_offset, offset_of(key))
-            entry = LedgerEntry.from_bytes(raw)
-            for video_id, minute in entry.videos:
-                tally.add_video(video_id, minute)
-            for creator_id in entry.creators:
-                tally.add_creator(creator_id)
+            for video, state in LedgerEntry.from_bytes(raw).observations():
+                tally.aggregate.observe(video, state)
         self.valid = True
 
     def record(self, batch: CampaignVideoBatch, offset: int) -> Recorded:
-        """Count the batch's videos that are new for its campaign, and its new creators;
-        ``offset`` is the batch's source offset.
+        """Observe the record's videos with their states in its campaign's aggregate;
+        ``offset`` is the record's source offset.
 
         Returns the ledger entry to append under ``ledger_key(campaign, offset, first_new)``
-        (the caller must write it before the batch's offset is committed). The creator is
-        added even for a known video, so an entry lost with a crash is re-derived in full
-        when the batch is delivered again.
+        (the caller must write it before the record's offset is committed).
         """
         tally = self.tallies[batch.campaign_id]
-        videos: list[tuple[str, int]] = []
-        creators: list[str] = []
+        aggregate = tally.aggregate
+        videos: list[tuple[str, str, int]] = []
+        states: list[tuple[str, str, int, VideoState]] = []
         new_videos: list[CampaignVideo] = []
         first_new = -1
+        unchanged = 0
         for position, item in enumerate(batch.videos):
-            new_video = tally.add_video(item.video_id, item.minute)
-            new_creator = tally.add_creator(item.creator_id)
-            if new_video:
-                videos.append((item.video_id, item.minute))
+            is_new = item.video_id not in aggregate.entries
+            change = aggregate.observe(MatchedVideo(item.video_id, item.creator_id, item.minute), item.state)
+            if change is None:
+                unchanged += 1
+                continue
+            state = aggregate.state_of(item.video_id)
+            assert state is not None
+            if is_new:
                 new_videos.append(item)
-            if new_creator:
-                creators.append(item.creator_id)
-            if first_new < 0 and (new_video or new_creator):
+            if is_new and state == UNOBSERVED:
+                videos.append((item.video_id, item.creator_id, item.minute))
+            else:
+                states.append((item.video_id, item.creator_id, item.minute, state))
+            if first_new < 0:
                 first_new = position
-        entry = LedgerEntry(tuple(videos), tuple(creators)) if first_new >= 0 else None
+        entry = LedgerEntry(tuple(videos), tuple(states)) if first_new >= 0 else None
         if entry is not None:
             tally.applied_offset = max(tally.applied_offset, offset)
-        return Recorded(entry, first_new, tuple(new_videos))
+        return Recorded(entry, first_new, tuple(new_videos), unchanged)
 
     def take_unpublished(
         self, campaign: Campaign, campaign_offset: int, now_s: int
@@ -194,34 +225,42 @@ class TallyBook:
 
         Every minute is re-derived when the campaign's terms (price, cap, currency) differ
         from those last published (always true after a rebuild) or when the cap is in play
-        (the capped remainder can move between minutes); otherwise only the minutes touched
-        since the last call. Marks what it returns as published.
+        now or was at the last publication (the capped remainder can move between minutes,
+        also back when removals bring the count under the cap); otherwise only the minutes
+        whose counted videos changed since the last call.
         """
         tally = self.tallies[campaign.id]
+        aggregate = tally.aggregate
         version = row_version(tally.applied_offset, campaign_offset)
         price, cap = campaign.price_minor, campaign.cap_minor
         terms = campaign.terms
-        donation = total_donation(tally.videos, price, cap)
+        totals = aggregate.totals(price, cap)
         total = CampaignTotal(
             campaign_id=campaign.id,
-            videos=tally.videos,
-            creators=tally.creators,
-            donation_minor=donation,
+            videos=totals.videos,
+            creators=totals.creators,
+            donation_minor=totals.donation_minor,
             currency=campaign.currency,
             updated_at=now_s,
             version=version,
+            removed=totals.removed,
+            views=totals.views,
+            likes=totals.likes,
+            shares=totals.shares,
+            comments=totals.comments,
         )
-        capped = cap is not None and tally.videos * price > cap
-        if capped or terms != tally.published_terms:
-            candidates = minute_donations(tally.minute_videos, price, cap)
+        capped = aggregate.capped(price, cap)
+        dirty = aggregate.take_dirty_minutes()
+        candidates: dict[int, tuple[int, int]]
+        if capped or tally.published_capped or terms != tally.published_terms:
+            candidates = {m: (row.videos, row.donation_minor) for m, row in aggregate.minute_rows(price, cap).items()}
         else:
-            candidates = {m: tally.minute_videos[m] * price for m in tally.dirty_minutes}
+            candidates = {m: (aggregate.minute_videos[m], aggregate.minute_videos[m] * price) for m in dirty}
         minutes = []
-        for minute, minute_donation in candidates.items():
-            value = (tally.minute_videos[minute], minute_donation)
+        for minute, value in candidates.items():
             if tally.published_minutes.get(minute) != value:
                 tally.published_minutes[minute] = value
                 minutes.append(CampaignMinute(campaign.id, minute, value[0], value[1], version))
-        tally.dirty_minutes.clear()
         tally.published_terms = terms
+        tally.published_capped = capped
         return total, minutes

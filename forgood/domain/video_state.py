@@ -25,33 +25,12 @@ its *processing-time* arrival (passed in by the caller: nothing here reads a clo
 video arrives (:meth:`PendingBuffer.take`) or the TTL passes (:meth:`PendingBuffer.expire`
 drops and counts them).
 
-Design for the wiring (a later session; nothing calls this module yet):
-
-* ``video-created``, ``video-status`` and ``video-stats`` are co-partitioned by ``video_id``,
-  so the matching stage (``match_videos``) sees all of a video's events. It keeps, in a
-  changelogged table keyed by ``video_id``, the video's :class:`VideoState` beside what it
-  matched at creation (its campaigns, creator and minute: campaign changes behave as today,
-  so the match made when the created event was processed is the one that stays). State bytes
-  (:meth:`VideoState.to_bytes`): 1 with nothing observed, 9 with a status, 14 with a typical
-  snapshot, 31 with a status and an 81-million-view snapshot, 55 at most (UInt64 counters).
-* A status/stats event for a known video merges into that state, and the stage forwards the
-  merged state with the video's match to each matched campaign's owner (keyed by campaign,
-  batched per campaign, as today). Forward on *every* such event, not only when the merge
-  changed the state: after a crash the table's changelog may already hold a change whose
-  forward was lost, and re-processing must send it again — exactly as today's stateless
-  matching re-forwards a re-processed created event. Forwarded records carry the whole state,
-  not a delta, and the owner merges them, so re-delivered or reordered forwards change nothing
-  (:mod:`streams.campaign_aggregate`).
-* An event for a video with no table entry goes to the :class:`PendingBuffer`. Keep its held
-  events (:meth:`PendingBuffer.to_bytes`, with their arrival times) *in the same table record*
-  as the video's state and match, so that "take the held events, merge, record the match" is
-  one changelog write; after recovery, :meth:`PendingBuffer.restore` rebuilds the in-memory
-  expiry queue from those records. A timer calls :meth:`PendingBuffer.expire` (and rewrites
-  or deletes the records it emptied) and adds the count to the "dropped pending" metric.
-* A video created but matching no campaign still needs an entry (its match is empty), or its
-  later events would wait as pending and be counted as dropped; they then change nothing.
-* Row versions stay derived from applied offsets (:mod:`streams.versions`), never clocks: the
-  owner's ``applied_offset`` grows with every forwarded record that changed its aggregate.
+Where they are used: the matching stage (:mod:`streams.video_book`, :mod:`streams.matching`)
+holds events of unknown videos in a :class:`PendingBuffer` and forwards each event's state
+(:meth:`StatusObservation.state`, :meth:`StatsObservation.state`) with the video's match; the
+campaign's owner (:mod:`streams.campaign_aggregate`, :mod:`streams.tally`) merges them.
+State bytes (:meth:`VideoState.to_bytes`): 1 with nothing observed, 9 with a status, 14 with
+a typical snapshot, 31 with a status and an 81-million-view snapshot, 55 at most.
 """
 
 from __future__ import annotations
@@ -290,6 +269,12 @@ def _observation(video_id: str, state: VideoState) -> Observation:
     raise VideoStateError("a held event is one status or one stats observation")
 
 
+def held_in_time(arrival: float, now: float, ttl_s: float) -> bool:
+    """Whether an event that arrived at processing time ``arrival`` may still be applied at
+    ``now``: held for less than ``ttl_s``."""
+    return arrival + ttl_s > now
+
+
 class PendingBuffer:
     """Status and stats events of videos not yet seen created, held for ``ttl_s`` seconds of
     processing time from their arrival.
@@ -364,11 +349,26 @@ class PendingBuffer:
         self._count -= len(events)
         return VideoState.join(event.state() for event in events)
 
+    def take_fresh(self, video_id: str, now: float) -> tuple[VideoState | None, int]:
+        """Like :meth:`take` at processing time ``now``, but only the events held for less
+        than ``ttl_s`` count (the timer may not have expired the others yet): returns their
+        joined state (None when none is fresh) and how many stale events were dropped.
+
+        The test, ``arrival + ttl_s > now``, is the one :meth:`expire` negates and
+        :func:`held_in_time` states, so a rebuild from stored times decides the same."""
+        events = self._held.pop(video_id, None)
+        if not events:
+            return None, 0
+        self._count -= len(events)
+        fresh = [event for event, arrival in events.items() if held_in_time(arrival, now, self.ttl_s)]
+        state = VideoState.join(event.state() for event in fresh) if fresh else None
+        return state, len(events) - len(fresh)
+
     def expire(self, now: float) -> int:
         """Drop every event held for ``ttl_s`` or longer at processing time ``now``; returns
         how many were dropped (for the metric)."""
         dropped = 0
-        while self._queue and self._queue[0][0] + self.ttl_s <= now:
+        while self._queue and not held_in_time(self._queue[0][0], now, self.ttl_s):
             arrival, _, event = heapq.heappop(self._queue)
             events = self._held.get(event.video_id)
             if events is None or events.get(event) != arrival:

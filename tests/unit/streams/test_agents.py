@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from faust.agents.agent import AgentTestWrapper
 from prometheus_client import REGISTRY
 
 import streams.app
@@ -68,7 +69,13 @@ class FrozenClock:
 
 
 def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    """The sum of ``name``'s samples whose labels include ``labels`` (the other labels summed over)."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 class Metrics:
@@ -156,8 +163,8 @@ class Harness:
         seen, creators = {}, set()
         for key, raw in self.p.ledger.items():
             entry = LedgerEntry.from_bytes(raw)
-            seen.update({f"{campaign_of(key)}{SEP}{v}": m for v, m in entry.videos})
-            creators.update(f"{campaign_of(key)}{SEP}{c}" for c in entry.creators)
+            seen.update({f"{campaign_of(key)}{SEP}{v}": m for v, _, m in entry.videos})
+            creators.update(f"{campaign_of(key)}{SEP}{c}" for _, c, _ in entry.videos)
         return seen, creators
 
     def totals(self, since: int = 0) -> list[CampaignTotal]:
@@ -224,8 +231,21 @@ def last_by(rows, key):
 
 @pytest.fixture
 def make_harness(tmp_path, monkeypatch):
-    """Build a StreamApp (fresh faust.App, own state_dir, frozen clock) on a fresh event loop."""
+    """Build a StreamApp (fresh faust.App, own state_dir, frozen clock) on a fresh event loop.
+
+    ``match_videos`` reads three topics, and Faust's test wrapper names the topic of a record
+    put into a multi-topic agent ``<internal>``: records put there are given the wrapper's
+    ``put_topic`` (set it for status and stats events), ``video-created`` by default."""
     loops: list[asyncio.AbstractEventLoop] = []
+    original_to_message = AgentTestWrapper.to_message
+
+    def to_message(self, key, value, **kwargs):
+        message = original_to_message(self, key, value, **kwargs)
+        if message.topic == "<internal>":
+            message.topic = getattr(self, "put_topic", None) or self.app.conf.forgood_video_topic
+        return message
+
+    monkeypatch.setattr(AgentTestWrapper, "to_message", to_message)
 
     def make(**overrides) -> Harness:
         loop = asyncio.new_event_loop()
@@ -239,6 +259,7 @@ def make_harness(tmp_path, monkeypatch):
             return build_app(Settings(**options), clock=FrozenClock())
 
         p = loop.run_until_complete(build())
+        p.app.conf.forgood_video_topic = p.settings.video_topic
         h = Harness(p=p, loop=loop)
 
         def record(fut) -> None:  # replaces Producer.send_soon: keep, never send
@@ -498,7 +519,7 @@ def test_count_videos_counts_once_publishes_totals_and_minutes(h):
     assert sorted((r.campaign_id, r.minute, r.videos, r.donation_minor) for r in rebuilt_minutes) == [
         (RND, M1, 2, 400), (RND, M2, 1, 200)]
     dance = h.p.book.tallies[DANCE]
-    assert (dance.videos, dance.creators, dict(dance.minute_videos)) == (1, 1, {M1: 1})
+    assert (dance.videos, dance.creators, dict(dance.aggregate.minute_videos)) == (1, 1, {M1: 1})
     assert dance.published_terms is None  # the timer's job: never published since the rebuild
 
     # Incremental: only red-nose-day, only minute M2.
@@ -562,9 +583,9 @@ def test_ledger_writes_go_to_the_changelog_partition_of_their_own_event(make_har
     # One entry per campaign, keyed by the source offset and position of its first new item.
     # (The test context numbers offsets across partitions: 0, 1, 2 in put order.)
     assert sorted(h.changelog("ledger")) == sorted([
-        (f"{RND}\x1f0.0", [[[M1, ["p5"]]], ["c5"]], 5),
-        (f"{DANCE}\x1f1.0", [[[M1, ["p2"]]], ["c2"]], 2),
-        (f"{MOV}\x1f2.0", [[[M1, ["p7"]]], ["c7"]], 7)])
+        (f"{RND}\x1f0.0", [2, [[M1, [["p5", "c5"]]]], []], 5),
+        (f"{DANCE}\x1f1.0", [2, [[M1, [["p2", "c2"]]]], []], 2),
+        (f"{MOV}\x1f2.0", [2, [[M1, [["p7", "c7"]]]], []], 7)])
 
 
 def test_a_batch_is_forwarded_as_one_record_per_campaign(make_harness):
@@ -607,8 +628,8 @@ def test_multi_video_records_count_once_and_a_redelivery_writes_no_entry(h):
     assert m.delta("forgood_campaign_videos_duplicate_total") == 7
     # Two entries: the first record's (from its position 0) and the second's new item (position 1).
     assert sorted(h.changelog("ledger"), key=lambda c: c[0]) == [
-        (f"{RND}\x1f0.0", [[[M1, ["v1", "v2"]]], ["u1", "u2"]], 0),
-        (f"{RND}\x1f1.1", [[[M2, ["v3"]]], []], 0),
+        (f"{RND}\x1f0.0", [2, [[M1, [["v1", "u1"], ["v2", "u2"]]]], []], 0),
+        (f"{RND}\x1f1.1", [2, [[M2, [["v3", "u1"]]]], []], 0),
     ]
     total = last_by(h.totals(), lambda r: r.campaign_id)[RND]
     assert (total.videos, total.creators, total.donation_minor) == (3, 2, 600)

@@ -17,7 +17,7 @@ import pytest
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.settings import Settings
-from streams.counting import VIDEOS_PER_RECORD, CountingWorker, Delivery
+from streams.counting import VIDEOS_PER_RECORD, Consumed, CountingWorker, Delivery
 from streams.registry import CampaignRegistry
 from streams.tally import TallyBook
 from streams.versions import row_version
@@ -107,6 +107,10 @@ def video(n: int, tags=("#Dance",), creator: str = "c1", at: datetime = AT) -> b
                          "hashtags": list(tags), "created_at": at.isoformat()})
 
 
+def consumed(*records: Record) -> list[Consumed[str]]:
+    return [Consumed(r, f"event@{r.offset}") for r in records]
+
+
 def delivery(offset: int, campaign_id: str, *videos: tuple[str, str]) -> Delivery[str]:
     batch = CampaignVideoBatch(campaign_id, tuple(CampaignVideo(campaign_id, v, c, MINUTE) for v, c in videos))
     return Delivery(batch.to_bytes(), offset, f"event@{offset}")
@@ -118,10 +122,10 @@ def delivery(offset: int, campaign_id: str, *videos: tuple[str, str]) -> Deliver
 def test_match_batch_forwards_one_record_per_campaign_and_dead_letters_with_the_clock(tmp_path):
     worker, sent = make_worker(tmp_path)
     future = NOW + timedelta(minutes=10)
-    worker.match_batch([
+    worker.match_batch(consumed(
         Record(video(1), 0), Record(video(2, ("#cap", "#dance")), 1), Record(b"{oops", 2, key=b"bad"),
         Record(video(3, ("#fyp",)), 3), Record(video(4, at=future), 4),
-    ])
+    ))
     assert [(b.campaign_id, [v.video_id for v in b.videos]) for b in sent.forwarded] == [
         ("dance", ["v1", "v2"]), ("capped", ["v2"])]
     assert [(r.offset, h["forgood-reason"]) for r, h in sent.dead] == [(2, b"not_json"), (4, b"future_timestamp")]
@@ -130,7 +134,7 @@ def test_match_batch_forwards_one_record_per_campaign_and_dead_letters_with_the_
 
 def test_a_campaign_with_many_videos_in_one_batch_is_forwarded_in_chunks(tmp_path):
     worker, sent = make_worker(tmp_path)
-    worker.match_batch([Record(video(n), n) for n in range(VIDEOS_PER_RECORD + 1)])
+    worker.match_batch(consumed(*(Record(video(n), n) for n in range(VIDEOS_PER_RECORD + 1))))
     assert [len(b.videos) for b in sent.forwarded] == [VIDEOS_PER_RECORD, 1]
 
 

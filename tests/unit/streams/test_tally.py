@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
-from streams.tally import SEP, LedgerEntry, TallyBook, campaign_of, ledger_key, offset_of
+from forgood.domain.video_state import VideoState
+from streams.campaign_aggregate import MatchedVideo, recompute
+from streams.tally import SEP, LedgerEntry, LedgerFormatError, TallyBook, campaign_of, ledger_key, offset_of
 from streams.versions import BASE, VersionOverflow, row_version
 
 M = 60
@@ -44,7 +47,7 @@ def counters(book: TallyBook) -> dict[str, tuple[int, int, dict[int, int]]]:
     """The derived counters of every campaign that has any."""
     out = {}
     for cid, tally in book.tallies.items():
-        minutes = {m: n for m, n in tally.minute_videos.items() if n}
+        minutes = {m: n for m, n in tally.aggregate.minute_videos.items() if n}
         if tally.videos or tally.creators or minutes:
             out[cid] = (tally.videos, tally.creators, minutes)
     return out
@@ -71,11 +74,19 @@ def record(book: TallyBook, ledger: dict[str, bytes], *items: CampaignVideo, off
 
 def seen_in(ledger: dict[str, bytes]) -> dict[str, int]:
     """``campaign␟video -> minute`` of every video in the ledger."""
-    return {f"{campaign_of(k)}{SEP}{v}": m for k, raw in ledger.items() for v, m in LedgerEntry.from_bytes(raw).videos}
+    return {
+        f"{campaign_of(k)}{SEP}{video.video_id}": video.minute
+        for k, raw in ledger.items()
+        for video, _ in LedgerEntry.from_bytes(raw).observations()
+    }
 
 
 def creators_in(ledger: dict[str, bytes]) -> set[str]:
-    return {f"{campaign_of(k)}{SEP}{c}" for k, raw in ledger.items() for c in LedgerEntry.from_bytes(raw).creators}
+    return {
+        f"{campaign_of(k)}{SEP}{video.creator_id}"
+        for k, raw in ledger.items()
+        for video, _ in LedgerEntry.from_bytes(raw).observations()
+    }
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -125,31 +136,49 @@ def test_any_owner_that_applied_the_same_ledger_publishes_the_same_version(items
     assert {r.version for r in second_rows} <= {first.version}
 
 
+REMOVED = VideoState.of_status(1_000, True)
+RESTORED = VideoState.of_status(2_000, False)
+
+
 def test_ledger_entry_round_trips_and_groups_by_minute():
-    entry = LedgerEntry((("v1", T0), ("v2", T0 + M), ("v3", T0)), ("alice", "bob"))
+    entry = LedgerEntry((("v1", "alice", T0), ("v2", "bob", T0 + M), ("v3", "alice", T0)),
+                        (("v4", "carol", T0, REMOVED),))
     raw = entry.to_bytes()
-    assert raw == b'[[[%d,["v1","v3"]],[%d,["v2"]]],["alice","bob"]]' % (T0, T0 + M)
-    assert sorted(LedgerEntry.from_bytes(raw).videos) == sorted(entry.videos)
-    assert LedgerEntry.from_bytes(raw).creators == entry.creators
+    assert raw == (b'[2,[[%d,[["v1","alice"],["v3","alice"]]],[%d,[["v2","bob"]]]],'
+                   b'[["v4","carol",%d,[1000,1,null,0,0,0,0]]]]' % (T0, T0 + M, T0))
+    decoded = LedgerEntry.from_bytes(raw)
+    assert sorted(decoded.videos) == sorted(entry.videos)
+    assert decoded.states == entry.states
 
 
-def test_batch_records_only_new_members_and_names_the_first_new_item():
+def test_an_entry_of_forgood_0_1_is_refused_with_a_clear_error():
+    old = b'[[[%d,["v1"]]],["alice"]]' % T0  # 0.1 kept no creator per video: removals cannot apply
+    with pytest.raises(LedgerFormatError, match="forgood 0.1"):
+        LedgerEntry.from_bytes(old)
+    with pytest.raises(LedgerFormatError):
+        TallyBook().rebuild([(ledger_key("dance", 0, 0), old)])
+
+
+def test_batch_records_only_changes_and_names_the_first_changing_item():
     book, ledger = fresh()
     first = CampaignVideoBatch("dance", (cv("dance", "v1", "alice"), cv("dance", "v2", "alice")))
     done = book.record(first, 0)
-    assert (done.first_new, [v.video_id for v in done.new_videos]) == (0, ["v1", "v2"])
-    assert done.entry == LedgerEntry((("v1", T0), ("v2", T0)), ("alice",))
+    assert (done.first_new, [v.video_id for v in done.new_videos], done.unchanged) == (0, ["v1", "v2"], 0)
+    assert done.entry == LedgerEntry((("v1", "alice", T0), ("v2", "alice", T0)))
     # A redelivered batch with one new item: the entry holds only that item, and its key
     # (the first new position) differs from any earlier entry's.
     again = CampaignVideoBatch("dance", first.videos + (cv("dance", "v3", "bob", T0 + M),))
     done = book.record(again, 1)
-    assert (done.first_new, done.entry) == (2, LedgerEntry((("v3", T0 + M),), ("bob",)))
-    # A known video by a new creator still produces an entry (creators are a set too).
-    done = book.record(CampaignVideoBatch("dance", (cv("dance", "v1", "carol"),)), 2)
-    assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), ("carol",)), ())
+    assert (done.first_new, done.entry, done.unchanged) == (2, LedgerEntry((("v3", "bob", T0 + M),)), 2)
+    # A known video's new state is an entry of its own, with the merged state.
+    removal = CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "alice", T0, 0.0, REMOVED),))
+    done = book.record(removal, 2)
+    assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), (("v1", "alice", T0, REMOVED),)), ())
     # Nothing new at all: no entry.
     assert book.record(again, 3).entry is None
-    assert counters(book) == {"dance": (3, 3, {T0: 2, T0 + M: 1})}
+    assert book.record(removal, 4).entry is None
+    assert counters(book) == {"dance": (2, 2, {T0: 1, T0 + M: 1})}
+    assert book.tallies["dance"].aggregate.removed == 1
 
 
 # --- record --------------------------------------------------------------------------------
@@ -228,19 +257,21 @@ def test_replaying_the_whole_sequence_changes_nothing():
     }
 
 
-def test_crash_between_writes_still_adds_the_creator():
-    # The previous run's entry held the video only (its creator counted in another run).
-    ledger = {ledger_key("dance", 0, 0): LedgerEntry((("v1", T0),), ()).to_bytes()}
-    book = TallyBook()
-    book.rebuild(ledger.items())
-    assert counters(book) == {"dance": (1, 0, {T0: 1})}
-    # The event is redelivered: the video is known, but the creator is added now.
-    assert record(book, ledger, cv("dance", "v1", "alice")) == 0
-    assert creators_in(ledger) == {"dance\x1falice"}
-    assert counters(book) == {"dance": (1, 1, {T0: 1})}
-    # A further redelivery adds nothing.
-    assert record(book, ledger, cv("dance", "v1", "alice")) == 0
-    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+def test_removal_and_restoration_move_every_counter_and_survive_a_rebuild():
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "alice", T0), cv("dance", "v2", "alice", T0), cv("dance", "v3", "bob", T0))
+    assert counters(book) == {"dance": (3, 2, {T0: 3})}
+    record(book, ledger, CampaignVideo("dance", "v3", "bob", T0, 0.0, REMOVED))
+    assert counters(book) == {"dance": (2, 1, {T0: 2})}  # bob's only video: bob no longer takes part
+    record(book, ledger, CampaignVideo("dance", "v3", "bob", T0, 0.0, RESTORED))
+    assert counters(book) == {"dance": (3, 2, {T0: 3})}
+    # An older removal arriving late changes nothing (the latest status wins).
+    assert record(book, ledger, CampaignVideo("dance", "v3", "bob", T0, 0.0, REMOVED)) == 0
+    assert counters(book) == {"dance": (3, 2, {T0: 3})}
+    for order in (list(ledger.items()), list(reversed(ledger.items()))):
+        other = TallyBook()
+        other.rebuild(order)
+        assert counters(other) == counters(book)
 
 
 # --- rebuild -------------------------------------------------------------------------------
@@ -531,3 +562,87 @@ def test_published_rows_always_add_up_to_the_rule(steps):
         assert total.videos == len(seen)
         assert total.donation_minor == total_donation(len(seen), camp.price_minor, camp.cap_minor)
         assert sum(d for _, d in published.values()) == total.donation_minor
+
+
+# --- property: removals, restorations and stats in any order, any duplication ----------------
+
+
+@st.composite
+def observed_deliveries(draw):
+    """Forwarded items of one campaign: each video's creation and a few of its states (status,
+    stats) in any order, some repeated, each item carrying a state as the matching stage
+    would (the join of some of the video's events)."""
+    n = draw(st.integers(0, 12))
+    items: list[CampaignVideo] = []
+    finals = {}
+    for i in range(n):
+        creator = draw(st.sampled_from(["alice", "bob", "carol"]))
+        minute = T0 + draw(st.integers(0, 4)) * M
+        events = draw(st.lists(st.one_of(
+            st.builds(VideoState.of_status, st.integers(0, 5), st.booleans()),
+            st.builds(VideoState.of_stats, st.integers(0, 5), st.integers(0, 9), st.integers(0, 9),
+                      st.integers(0, 9), st.integers(0, 9)),
+        ), max_size=4))
+        finals[f"v{i}"] = (MatchedVideo(f"v{i}", creator, minute), VideoState.join(events))
+        items.append(CampaignVideo("dance", f"v{i}", creator, minute))
+        for k in range(len(events)):
+            subset = draw(st.lists(st.sampled_from(events), min_size=1, max_size=len(events))) if k else events[:1]
+            items.append(CampaignVideo("dance", f"v{i}", creator, minute, 0.0, VideoState.join(subset)))
+        items.append(CampaignVideo("dance", f"v{i}", creator, minute, 0.0, VideoState.join(events)))
+    items = draw(st.permutations(items)) if items else items
+    repeats = draw(st.lists(st.sampled_from(items), max_size=5)) if items else []
+    return items + repeats, list(finals.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(observed_deliveries(), st.sampled_from([None, "0", "2.00", "4.00", "50.00"]), st.data())
+def test_states_in_any_order_publish_exactly_what_the_rules_give(delivered, cap, data):
+    """Recording forwarded states one record at a time, publishing after each, ends with the
+    published totals and minute rows (the last row per minute) equal to recomputing the
+    rules from the final states — including under a cap that removals bring back into play."""
+    items, finals = delivered
+    camp = make_campaign("dance", price="1.00", cap=cap)
+    book, ledger = fresh()
+    published: dict[int, tuple[int, int]] = {}
+    total = None
+    pending = list(items)
+    while pending:
+        size = data.draw(st.integers(1, 4))
+        run, pending = pending[:size], pending[size:]
+        record(book, ledger, *run)
+        total, rows = book.take_unpublished(camp, 1, now_s=0)
+        published.update({r.minute: (r.videos, r.donation_minor) for r in rows})
+    expected_totals, expected_minutes = recompute(finals, 100, camp.cap_minor)
+    if total is not None:
+        assert (total.videos, total.creators, total.removed, total.donation_minor,
+                total.views, total.likes, total.shares, total.comments) == (
+            expected_totals.videos, expected_totals.creators, expected_totals.removed,
+            expected_totals.donation_minor, expected_totals.views, expected_totals.likes,
+            expected_totals.shares, expected_totals.comments)
+    assert published == {m: (row.videos, row.donation_minor) for m, row in expected_minutes.items()}
+    rebuilt = TallyBook()
+    rebuilt.rebuild(data.draw(st.permutations(list(ledger.items()))))
+    again, rows = rebuilt.take_unpublished(camp, 1, now_s=0)
+    if total is not None:
+        assert again == total
+    assert {r.minute: (r.videos, r.donation_minor) for r in rows} == published
+
+
+def test_a_removal_that_brings_the_count_under_the_cap_republishes_the_minute_it_did_not_touch():
+    capped = make_campaign("dance", price="1.00", cap="2.00")
+    book, ledger = fresh()
+    record(book, ledger, cv("dance", "v1", "a", T0), cv("dance", "v2", "b", T0), cv("dance", "v3", "c", T0 + M))
+    total, rows = book.take_unpublished(capped, 1, now_s=0)
+    assert (total.donation_minor, minute_rows(rows)) == (200, {T0: (2, 200), T0 + M: (1, 0)})
+    # Removing v1 (minute T0) leaves 2 videos: no longer over the cap, so T0+M's share comes back
+    # although nothing happened in that minute.
+    record(book, ledger, CampaignVideo("dance", "v1", "a", T0, 0.0, REMOVED))
+    total, rows = book.take_unpublished(capped, 1, now_s=0)
+    assert (total.videos, total.removed, total.donation_minor) == (2, 1, 200)
+    assert minute_rows(rows) == {T0: (1, 100), T0 + M: (1, 100)}
+    # While over the cap, a removal leaves the donation at the cap.
+    record(book, ledger, cv("dance", "v4", "d", T0), cv("dance", "v5", "e", T0))
+    book.take_unpublished(capped, 1, now_s=0)
+    record(book, ledger, CampaignVideo("dance", "v4", "d", T0, 0.0, REMOVED))
+    total, _ = book.take_unpublished(capped, 1, now_s=0)
+    assert (total.videos, total.removed, total.donation_minor) == (3, 2, 200)

@@ -1,0 +1,234 @@
+"""The matching stage's state: the join of ``video-created`` with ``video-status`` and ``video-stats``.
+
+The three source topics are keyed and co-partitioned by ``video_id``, so the worker that owns
+partition *p* of ``video-created`` also reads partition *p* of the other two, and sees every
+event of its videos. :class:`VideoBook` keeps, per video of those partitions:
+
+* what it matched when its created event was processed — campaign ids, creator and
+  event-time minute (campaign changes behave as before: that match stays), or nothing for a
+  video that matched no campaign (it must still be known, or its later events would wait as
+  pending);
+* status and stats events of videos not yet seen created, in a
+  :class:`~forgood.domain.video_state.PendingBuffer` for ``pending_ttl_s`` of processing
+  time; a held event is applied when its video's created event is processed less than the
+  TTL after the event arrived (:func:`~forgood.domain.video_state.held_in_time`), else
+  dropped and counted.
+
+A video's state (:class:`~forgood.domain.video_state.VideoState`) is *not* kept here: each
+status or stats event of a matched video is forwarded as the state it alone gives, and the
+campaign's owner merges it into the state it holds (a join-semilattice: order and repetition
+do not matter). Keeping a merged copy here too would cost memory and disk per snapshot and add
+nothing the owner's ledger does not already make durable.
+
+Durable state is an append-only ledger (the changelogged ``videos`` table), as for the
+campaign owners (:mod:`streams.tally`): one :class:`VideoEntry` per source partition, topic
+and batch that brought something new, keyed ``<partition>␟<topic code><offset>`` by the
+first record that did (so a re-processed batch never overwrites an entry with less). An
+entry carries its processing time, which is all the pending rule needs: rebuilding from the
+ledger (:meth:`VideoBook.rebuild`) decides every held event exactly as the live worker did.
+Cost on disk: a created video is its id and creator plus a few bytes (the match is stored
+once per group of videos with the same minute and campaigns); status and stats events of
+known videos cost nothing here.
+
+Not thread-safe; used from the worker's one event loop. Nothing here blocks or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from forgood.domain.contracts import KEY_SEP
+from forgood.domain.errors import StreamError
+from forgood.domain.records import UNOBSERVED, state_from_json, state_to_json
+from forgood.domain.video_state import (
+    Observation,
+    PendingBuffer,
+    StatsObservation,
+    StatusObservation,
+    VideoState,
+    held_in_time,
+)
+
+#: One letter per source topic in ledger keys (offsets are per topic).
+TOPIC_CODES = ("c", "s", "t")  # created, status, stats
+
+
+class VideoLedgerError(StreamError):
+    """A ``videos`` ledger entry that cannot be read (not written by this version)."""
+
+
+def video_key(partition: int, topic_code: str, offset: int) -> str:
+    """Key of the ledger entry whose first new item came from ``offset`` of the source topic
+    ``topic_code`` (:data:`TOPIC_CODES`) in ``partition``."""
+    return f"{partition}{KEY_SEP}{topic_code}{offset}"
+
+
+def partition_of(key: str) -> int:
+    """Source partition of a :func:`video_key`."""
+    return int(key.split(KEY_SEP, 1)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class KnownVideo:
+    """A video matched to at least one campaign: the match made when it was created, and
+    ``held``, the join of the events held for it then (forwarded again with every
+    re-delivered created event: the first forward may have been lost with a crash)."""
+
+    campaigns: tuple[str, ...]
+    creator_id: str
+    minute: int
+    held: VideoState = UNOBSERVED
+
+
+@dataclass
+class VideoEntry:
+    """What one batch of one source partition added (the ledger's unit; see the module docstring).
+
+    ``created``: ``(video, creator, minute, campaigns)`` of new matched videos; ``unmatched``:
+    ids of new videos that matched nothing; ``pending``: events of unknown videos (as the
+    state each alone gives), held from ``processed_ms``.
+
+    Wire format (compact JSON): ``[processed_ms, [[minute, [campaign, ...], [[video,
+    creator], ...]], ...], [video, ...], [[video, state], ...]]`` with states as in
+    :func:`forgood.domain.records.state_to_json`.
+    """
+
+    processed_ms: int
+    created: list[tuple[str, str, int, tuple[str, ...]]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    pending: list[tuple[str, VideoState]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.unmatched or self.pending)
+
+    def to_bytes(self) -> bytes:
+        groups: dict[tuple[int, tuple[str, ...]], list[tuple[str, str]]] = defaultdict(list)
+        for video_id, creator_id, minute, campaigns in self.created:
+            groups[(minute, campaigns)].append((video_id, creator_id))
+        return orjson.dumps([
+            self.processed_ms,
+            [[minute, list(campaigns), videos] for (minute, campaigns), videos in groups.items()],
+            self.unmatched,
+            [[v, state_to_json(s)] for v, s in self.pending],
+        ])
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> VideoEntry:
+        """Decode :meth:`to_bytes`; raises :class:`VideoLedgerError` on anything else."""
+        try:
+            processed_ms, groups, unmatched, pending = orjson.loads(raw)
+            return cls(
+                int(processed_ms),
+                [(v, c, int(minute), tuple(campaigns)) for minute, campaigns, videos in groups for v, c in videos],
+                list(unmatched),
+                [(v, state_from_json(s)) for v, s in pending],
+            )
+        except (ValueError, TypeError) as exc:
+            raise VideoLedgerError(f"unreadable videos ledger entry: {exc}") from exc
+
+
+def _observation(video_id: str, state: VideoState) -> Observation:
+    if state.stats_observed_at is None:
+        assert state.status_at is not None
+        return StatusObservation(video_id, state.status_at, state.removed)
+    return StatsObservation(video_id, state.stats_observed_at, *state.engagement)
+
+
+class VideoBook:
+    """Known videos and held events of the partitions this worker owns (module docstring).
+
+    ``valid`` is False until :meth:`rebuild` has run after the last rebalance. Times are
+    processing times in epoch milliseconds, passed in by the caller.
+    """
+
+    def __init__(self, pending_ttl_s: float) -> None:
+        self.ttl_s = pending_ttl_s
+        #: video id -> its match and state; None: created, matched no campaign.
+        self.known: dict[str, KnownVideo | None] = {}
+        self.pending = PendingBuffer(pending_ttl_s)
+        self.valid = False
+
+    def invalidate(self) -> None:
+        """Forget everything (on rebalance: the owned partitions change)."""
+        self.known = {}
+        self.pending = PendingBuffer(self.ttl_s)
+        self.valid = False
+
+    # --- live steps (each records what it changed in ``entry``) -----------------------------
+
+    def created(
+        self, video_id: str, creator_id: str, minute: int, campaigns: tuple[str, ...], entry: VideoEntry
+    ) -> tuple[KnownVideo | None, VideoState, int]:
+        """A created event processed at ``entry.processed_ms``. A known video keeps its first
+        match (a re-delivery changes nothing); a new one takes the events held for it that
+        are still in time. Returns the video to forward (None: it matched nothing), the state
+        to forward with it (the held events' join; :data:`UNOBSERVED` when none) and how many
+        held events were too old and dropped."""
+        if video_id in self.known:
+            known = self.known[video_id]
+            return known, UNOBSERVED if known is None else known.held, 0
+        held, dropped = self.pending.take_fresh(video_id, entry.processed_ms / 1000)
+        if not campaigns:
+            self.known[video_id] = None
+            entry.unmatched.append(video_id)
+            return None, UNOBSERVED, dropped
+        known = KnownVideo(campaigns, creator_id, minute, held or UNOBSERVED)
+        self.known[video_id] = known
+        entry.created.append((video_id, creator_id, minute, campaigns))
+        return known, known.held, dropped
+
+    def observed(self, event: Observation, entry: VideoEntry) -> KnownVideo | None:
+        """A status or stats event processed at ``entry.processed_ms``. Returns the matched
+        video to forward the event's state to; None when the video matched nothing (the
+        event changes nothing) or is unknown (the event is held, and recorded in ``entry``
+        if it was not held already). Forward every event, even a repeated or older one: the
+        forward of an earlier copy may have been lost with a crash."""
+        if event.video_id in self.known:
+            return self.known[event.video_id]
+        before = len(self.pending)
+        self.pending.add(event, entry.processed_ms / 1000)
+        if len(self.pending) > before:
+            entry.pending.append((event.video_id, event.state()))
+        return None
+
+    def expire(self, now_ms: int) -> int:
+        """Drop held events past the TTL at ``now_ms``; returns how many (for the metric)."""
+        return self.pending.expire(now_ms / 1000)
+
+    # --- rebuild ---------------------------------------------------------------------------
+
+    def rebuild(self, ledger: Iterable[tuple[str, bytes]], partitions: set[int] | None, now_ms: int) -> None:
+        """Recompute every known video and held event from the ledger's ``(key, entry)``
+        pairs of ``partitions`` (None: all). O(ledger); order-independent. A held event of a
+        video known by now was taken when the video's created entry was processed in time
+        (the live rule, from the two stored processing times) and dropped otherwise; one of
+        an unknown video is held again when still in time at ``now_ms``, and dropped
+        otherwise (the live worker dropped and counted it already)."""
+        self.invalidate()
+        created_ms: dict[str, int] = {}
+        pending: list[tuple[str, int, VideoState]] = []
+        for key, raw in ledger:
+            if partitions is not None and partition_of(key) not in partitions:
+                continue
+            entry = VideoEntry.from_bytes(raw)
+            for video_id, creator_id, minute, campaigns in entry.created:
+                if video_id not in self.known:
+                    self.known[video_id] = KnownVideo(campaigns, creator_id, minute)
+                    created_ms[video_id] = entry.processed_ms
+            for video_id in entry.unmatched:
+                self.known.setdefault(video_id, None)
+            pending.extend((video_id, entry.processed_ms, state) for video_id, state in entry.pending)
+        for video_id, arrival_ms, state in pending:
+            if video_id not in self.known:
+                if held_in_time(arrival_ms / 1000, now_ms / 1000, self.ttl_s):
+                    self.pending.add(_observation(video_id, state), arrival_ms / 1000)
+                continue
+            known = self.known[video_id]
+            if known is not None and held_in_time(arrival_ms / 1000, created_ms[video_id] / 1000, self.ttl_s):
+                self.known[video_id] = KnownVideo(known.campaigns, known.creator_id, known.minute,
+                                                  known.held.merge(state))
+        self.valid = True
