@@ -209,7 +209,14 @@ def dlq_show(
         _fail_kafka(settings, exc)
     counts = Counter(letter.topic for letter in letters)
     title = f"{len(letters)} shown: " + ", ".join(f"{name} {counts[name]}" for name in topics)
-    table = Table("source topic", "at", "reason", "message", "failed at", "value", title=title)
+    # Narrow terminals fold the cells instead of cutting them: every reason and topic stays readable.
+    table = Table(title=title)
+    table.add_column("source topic", overflow="fold")
+    table.add_column("at", overflow="fold")
+    table.add_column("reason", no_wrap=True, min_width=max((len(d.reason) for d in letters), default=6))
+    table.add_column("message", overflow="fold")
+    table.add_column("failed at", overflow="fold")
+    table.add_column("value", overflow="fold")
     for letter in letters:
         table.add_row(letter.source_topic, letter.position, letter.reason,
                       letter.message, letter.failed_at, letter.preview)
