@@ -144,3 +144,69 @@ def test_produce_refuses_an_unknown_topic_before_connecting(cli, tmp_path: Path)
     _assert_clear_error(cli("produce", "--from", str(events), "--topic", "video-status.dlq"),
                         "unknown topic 'video-status.dlq'", "created (video-created)")
     _assert_clear_error(cli("produce", "--simulate", "--topic", "stats"), "--topic goes with --from FILE")
+
+
+# --------------------------------------------------------------------------- show and replay, broker stubbed
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def commit(self) -> None:
+        self.calls.append("commit")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def _letters() -> list:
+    made = []
+    for dlq, source, ts, reason in [("vs.dlq", "vs", 30, "unknown_status"), ("vc.dlq", "vc", 10, "not_json"),
+                                    ("vt.dlq", "vt", 20, "not_json"), ("vs.dlq", "vs", 40, "not_json")]:
+        record = _record(dlq, {**HEADERS, "forgood-reason": reason, "forgood-source-topic": source},
+                         value=f'{{"video_id": "v{ts}"}}'.encode())
+        made.append(to_letter(record._replace(timestamp=ts, key=f"v{ts}".encode()), SETTINGS, source))
+    return made
+
+
+def test_show_lists_every_dead_letter_topic_oldest_first_and_keeps_the_newest(monkeypatch):
+    consumer = _Consumer()
+    monkeypatch.setattr(forgood.cli.dead_letters, "read_dead_letters", lambda *a, **k: (consumer, _letters()))
+    shown = forgood.cli.dead_letters.show(SETTINGS, limit=0)
+    assert [d.timestamp_ms for d in shown] == [10, 20, 30, 40]
+    assert [d.timestamp_ms for d in forgood.cli.dead_letters.show(SETTINGS, limit=2)] == [30, 40]
+    assert consumer.calls[-1] == "close"
+
+
+def test_replay_sends_each_letter_to_its_source_then_commits(monkeypatch):
+    consumer = _Consumer()
+    asked: dict = {}
+
+    def read(settings, **kwargs):
+        asked.update(kwargs)
+        return consumer, _letters()
+
+    sent: list = []
+
+    def send(settings, records):
+        sent.extend(records)
+        consumer.calls.append("sent")
+        return "report"
+
+    monkeypatch.setattr(forgood.cli.dead_letters, "read_dead_letters", read)
+    monkeypatch.setattr(forgood.cli.dead_letters, "replay_records", send)
+    assert forgood.cli.dead_letters.replay(SETTINGS, "not_json", "status") == "report"
+    assert asked == {"from_committed": True, "topic": "status"}
+    assert sent == [("vc", b"v10", b'{"video_id": "v10"}'), ("vt", b"v20", b'{"video_id": "v20"}'),
+                    ("vs", b"v40", b'{"video_id": "v40"}')]  # (the stub ignores the topic filter)
+    assert consumer.calls == ["sent", "commit", "close"]
+
+
+def test_replay_commits_nothing_when_a_send_fails(monkeypatch):
+    consumer = _Consumer()
+    monkeypatch.setattr(forgood.cli.dead_letters, "read_dead_letters", lambda *a, **k: (consumer, _letters()))
+    monkeypatch.setattr(forgood.cli.dead_letters, "replay_records", _raise(ProducerError("1 of 4 not acknowledged")))
+    with pytest.raises(ProducerError):
+        forgood.cli.dead_letters.replay(SETTINGS)
+    assert consumer.calls == ["close"]
