@@ -140,6 +140,12 @@ class CampaignAggregate:
         engagement_moved = merged.counts and merged.engagement != before.engagement
         return Change(entry.minute, delta, bool(delta) or engagement_moved)
 
+    def observe_known(self, video_id: str, state: VideoState) -> Change | None:
+        """:meth:`observe` for a video already observed (its match is known); raises
+        ``KeyError`` for an unknown one."""
+        entry = self.entries[video_id]
+        return self.observe(MatchedVideo(video_id, entry.creator_id, entry.minute), state)
+
     def _enter(self, entry: _Entry, sign: int) -> None:
         """Add (``sign`` +1) or take away (-1) one entry's contribution to every counter."""
         if not entry.state.counts:

@@ -24,28 +24,19 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import orjson
-
 from forgood.domain.campaigns import Campaign
 from forgood.domain.contracts import KEY_SEP
 from forgood.domain.errors import StreamError
-from forgood.domain.records import (
-    UNOBSERVED,
-    CampaignMinute,
-    CampaignTotal,
-    CampaignVideo,
-    CampaignVideoBatch,
-    state_from_json,
-    state_to_json,
-)
+from forgood.domain.records import UNOBSERVED, CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.varints import get_str, get_varint, put_str, put_varint, unzigzag, zigzag
 from forgood.domain.video_state import VideoState
 from streams.campaign_aggregate import CampaignAggregate, MatchedVideo
 from streams.versions import row_version
 
 SEP = KEY_SEP  # the separator of every composite key (forgood.domain.contracts)
 
-#: First element of an entry in the current ledger format (0.1's entries start with a list).
-FORMAT = 2
+#: First byte of an entry in the current ledger format (0.1's JSON entries start with ``[``).
+FORMAT = 0x02
 
 
 class LedgerFormatError(StreamError):
@@ -70,47 +61,68 @@ def offset_of(key: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """What one forwarded record changed in one campaign: ``videos`` — new videos nothing but
-    their creation is known of, as (video, creator, minute); ``states`` — videos (new or
-    known) whose state changed, as (video, creator, minute, merged state).
+    """What one forwarded record changed in one campaign: ``videos`` — the videos seen for the
+    first time, as (video, creator, minute); ``states`` — videos whose state changed (new
+    ones included), as (video, merged state).
 
-    Wire format (compact JSON, ~6 bytes of overhead per video besides its ids):
-    ``[2, [[minute, [[video, creator], ...]], ...], [[video, creator, minute, state], ...]]``
-    with states as in :func:`forgood.domain.records.state_to_json`.
+    Wire format (binary: every byte of a changelog is read back on a restart), see
+    :mod:`forgood.domain.varints`: the byte ``0x02``; a varint count of minute groups, each a
+    zigzag varint minute, a varint count and that many (video, creator) strings; a varint
+    count of states, each a video string and its :meth:`VideoState.to_bytes`. A new video
+    costs its two ids plus 2 bytes; a kept stats snapshot its id plus about 16 bytes.
     """
 
     videos: tuple[tuple[str, str, int], ...]
-    states: tuple[tuple[str, str, int, VideoState], ...] = ()
+    states: tuple[tuple[str, VideoState], ...] = ()
 
     def to_bytes(self) -> bytes:
         by_minute: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for video_id, creator_id, minute in self.videos:
             by_minute[minute].append((video_id, creator_id))
-        return orjson.dumps([
-            FORMAT,
-            list(by_minute.items()),
-            [[v, c, m, state_to_json(s)] for v, c, m, s in self.states],
-        ])
+        out = bytearray((FORMAT,))
+        put_varint(out, len(by_minute))
+        for minute, items in by_minute.items():
+            put_varint(out, zigzag(minute))
+            put_varint(out, len(items))
+            for video_id, creator_id in items:
+                put_str(out, video_id)
+                put_str(out, creator_id)
+        put_varint(out, len(self.states))
+        for video_id, state in self.states:
+            put_str(out, video_id)
+            out += state.to_bytes()
+        return bytes(out)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LedgerEntry:
         """Decode :meth:`to_bytes`; raises :class:`LedgerFormatError` on anything else."""
-        decoded = orjson.loads(raw)
-        if not isinstance(decoded, list) or not decoded or decoded[0] != FORMAT:
+        if not raw or raw[0] != FORMAT:
             raise LedgerFormatError(
-                "the ledger holds an entry this version cannot read (written by forgood 0.1, which "
-                "did not record each video's creator); drain and recount under a new FORGOOD_APP_ID"
+                "the ledger holds an entry this version cannot read (one written by forgood 0.1, which "
+                "did not record each video's creator, starts with '['); drain and recount under a new "
+                "FORGOOD_APP_ID"
             )
-        _, by_minute, states = decoded
-        videos = tuple((v, c, int(minute)) for minute, items in by_minute for v, c in items)
-        return cls(videos, tuple((v, c, int(m), state_from_json(s)) for v, c, m, s in states))
-
-    def observations(self) -> Iterable[tuple[MatchedVideo, VideoState]]:
-        """Every video of the entry with its state, as :meth:`CampaignAggregate.observe` takes them."""
-        for video_id, creator_id, minute in self.videos:
-            yield MatchedVideo(video_id, creator_id, minute), UNOBSERVED
-        for video_id, creator_id, minute, state in self.states:
-            yield MatchedVideo(video_id, creator_id, minute), state
+        try:
+            videos: list[tuple[str, str, int]] = []
+            groups, pos = get_varint(raw, 1)
+            for _ in range(groups):
+                minute, pos = get_varint(raw, pos)
+                count, pos = get_varint(raw, pos)
+                for _ in range(count):
+                    video_id, pos = get_str(raw, pos)
+                    creator_id, pos = get_str(raw, pos)
+                    videos.append((video_id, creator_id, unzigzag(minute)))
+            states: list[tuple[str, VideoState]] = []
+            count, pos = get_varint(raw, pos)
+            for _ in range(count):
+                video_id, pos = get_str(raw, pos)
+                state, pos = VideoState.decode_at(raw, pos)
+                states.append((video_id, state))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LedgerFormatError(f"unreadable ledger entry: {exc}") from exc
+        if pos != len(raw):
+            raise LedgerFormatError("trailing bytes after a ledger entry")
+        return cls(tuple(videos), tuple(states))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +185,19 @@ class TallyBook:
         Raises :class:`LedgerFormatError` on an entry it cannot read.
         """
         self.invalidate()
+        states: list[tuple[CampaignAggregate, tuple[tuple[str, VideoState], ...]]] = []
         for key, raw in ledger:
             tally = self.tallies[campaign_of(key)]
             tally.applied_offset = max(tally.applied_offset, offset_of(key))
-            for video, state in LedgerEntry.from_bytes(raw).observations():
-                tally.aggregate.observe(video, state)
+            entry = LedgerEntry.from_bytes(raw)
+            for video_id, creator_id, minute in entry.videos:
+                tally.aggregate.observe(MatchedVideo(video_id, creator_id, minute), UNOBSERVED)
+            if entry.states:
+                states.append((tally.aggregate, entry.states))
+        # States name their video only: every video is known once all entries are read.
+        for aggregate, changed in states:
+            for video_id, state in changed:
+                aggregate.observe_known(video_id, state)
         self.valid = True
 
     def record(self, batch: CampaignVideoBatch, offset: int) -> Recorded:
@@ -190,7 +210,7 @@ class TallyBook:
         tally = self.tallies[batch.campaign_id]
         aggregate = tally.aggregate
         videos: list[tuple[str, str, int]] = []
-        states: list[tuple[str, str, int, VideoState]] = []
+        states: list[tuple[str, VideoState]] = []
         new_videos: list[CampaignVideo] = []
         first_new = -1
         unchanged = 0
@@ -204,10 +224,9 @@ class TallyBook:
             assert state is not None
             if is_new:
                 new_videos.append(item)
-            if is_new and state == UNOBSERVED:
                 videos.append((item.video_id, item.creator_id, item.minute))
-            else:
-                states.append((item.video_id, item.creator_id, item.minute, state))
+            if state != UNOBSERVED:
+                states.append((item.video_id, state))
             if first_new < 0:
                 first_new = position
         entry = LedgerEntry(tuple(videos), tuple(states)) if first_new >= 0 else None

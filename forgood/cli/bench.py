@@ -12,9 +12,11 @@ local stack, which it starts if needed):
    (and the pipeline's own pace once the producer has finished);
 3. **freshness** — background load at half the end-to-end rate, and single probe events
    whose produce → visible-in-ClickHouse times give p50/p95/p99;
-4. **state cost** — bytes of the ``ledger`` changelog per distinct video (what a restart must
-   read back; a disk-backed store holds the same) and the worker's resident memory growth per
-   video;
+4. **state cost** — bytes of the tables' changelogs (``ledger`` and ``videos``) per distinct
+   matched video (what a restart must read back; a disk-backed store holds the same) and the
+   worker's resident memory growth per video; then two growing stats snapshots for half of
+   those videos and removals of a twentieth, each waited for until ``campaign_totals`` shows
+   them exactly, with the changelog bytes each kept snapshot and each removal added;
 5. **scale-out** — phase 2 again with two workers.
 
 Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a test.
@@ -69,6 +71,11 @@ class BenchResult:
     freshness_probes: int = 0
     state_changelog_bytes_per_video: float = 0.0
     state_memory_bytes_per_video: float = 0.0
+    stats_snapshots: int = 0
+    stats_eps: float = 0.0
+    state_changelog_bytes_per_snapshot: float = 0.0
+    removals: int = 0
+    state_changelog_bytes_per_removal: float = 0.0
     scale_out_workers: int = 0
     scale_out_eps: float = 0.0
     scale_out_counted: int = 0
@@ -97,14 +104,37 @@ def _payloads(n: int, tags: list[str], offset: int = 0) -> list[tuple[bytes, byt
     return out
 
 
+def _stats_payloads(videos: range, snapshot: int) -> list[tuple[bytes, bytes]]:
+    """Snapshot number ``snapshot`` (0, 1, ...) of each video: views ``1000 * (snapshot + 1) + i``
+    (so each snapshot is newer and larger), observed ``snapshot`` seconds after a minute ago."""
+    observed = datetime.fromtimestamp(int(time.time()) - 60 + snapshot, UTC).isoformat()
+    out = []
+    for i in videos:
+        vid = f"bench-{i}"
+        views = 1000 * (snapshot + 1) + i
+        out.append((vid.encode(), orjson.dumps({
+            "event_id": f"t-{i}-{snapshot}", "video_id": vid, "views": views, "likes": views // 10,
+            "shares": views // 100, "comments": views // 50, "observed_at": observed})))
+    return out
+
+
+def _removal_payloads(videos: range) -> list[tuple[bytes, bytes]]:
+    at = datetime.fromtimestamp(int(time.time()) - 30, UTC).isoformat()
+    return [(f"bench-{i}".encode(), orjson.dumps({
+        "event_id": f"r-{i}", "video_id": f"bench-{i}", "status": "removed", "reason": "moderation", "at": at}))
+        for i in videos]
+
+
 def _produce(settings: Settings, payloads: list[tuple[bytes, bytes]], progress: Progress | None = None,
-             label: str = "producing") -> float:
-    """Send every payload as fast as the producer goes; return seconds until all acknowledged."""
+             label: str = "producing", topic: str | None = None) -> float:
+    """Send every payload as fast as the producer goes (to ``topic``, by default the
+    video-created topic); return seconds until all acknowledged."""
     producer = make_producer(settings, client_id="forgood-bench")
     task = progress.add_task(label, total=len(payloads)) if progress else None
     started = time.monotonic()
+    topic = topic or settings.video_topic
     for i, (key, value) in enumerate(payloads, 1):
-        producer.send(settings.video_topic, key=key, value=value)
+        producer.send(topic, key=key, value=value)
         if progress and task is not None and i % 2000 == 0:
             progress.update(task, completed=i)
     producer.flush()
@@ -242,6 +272,51 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, 
     return n / elapsed, counted, settings, children
 
 
+def _sums(client: Client, db: str) -> tuple[int, int]:
+    """(views, removed) summed over ``campaign_totals``; (-1, -1) while it cannot be read."""
+    try:
+        views, removed = client.execute(f"SELECT sum(views), sum(removed) FROM {db}.campaign_totals")[0]
+        return views or 0, removed or 0
+    except Exception:
+        return -1, -1
+
+
+def _engagement_state(settings: Settings, result: BenchResult, progress: Progress) -> None:
+    """Phase 4's second half, on the running end-to-end pipeline: two growing snapshots for
+    each of the first half of the videos, then removals of every twentieth video, each waited
+    for (bounded) until ``campaign_totals`` shows exactly the expected views and removed; the
+    changelog bytes they added are divided by the snapshots and removals kept."""
+    client = connect(settings)
+    db = settings.clickhouse.database
+    videos = range(result.events // 2)
+    before = _changelog_bytes(settings)
+    started = time.monotonic()
+    for snapshot in (0, 1):
+        _produce(settings, _stats_payloads(videos, snapshot), progress, f"stats snapshot {snapshot + 1}",
+                 topic=settings.stats_topic)
+    want_views = sum(2000 + i for i in videos)
+    while _sums(client, db)[0] != want_views:
+        if time.monotonic() - started > max(300.0, len(videos) / 100):
+            result.notes.append(f"stats: campaign_totals views {_sums(client, db)[0]:,} never reached {want_views:,}")
+            return
+        time.sleep(0.05)
+    result.stats_snapshots = 2 * len(videos)
+    result.stats_eps = result.stats_snapshots / (time.monotonic() - started)
+    after_stats = _changelog_bytes(settings)
+    result.state_changelog_bytes_per_snapshot = (after_stats - before) / max(1, result.stats_snapshots)
+    removed = range(0, result.events, 20)
+    _produce(settings, _removal_payloads(removed), progress, "removals", topic=settings.status_topic)
+    started = time.monotonic()
+    while _sums(client, db)[1] != len(removed):
+        if time.monotonic() - started > 300:
+            result.notes.append(f"removals: campaign_totals removed {_sums(client, db)[1]:,} never reached "
+                                f"{len(removed):,}")
+            return
+        time.sleep(0.05)
+    result.removals = len(removed)
+    result.state_changelog_bytes_per_removal = (_changelog_bytes(settings) - after_stats) / max(1, len(removed))
+
+
 def _freshness(settings: Settings, tags: list[str], load_eps: float, probes: int, progress: Progress) -> list[float]:
     client = connect(settings)
     db = settings.clickhouse.database
@@ -323,6 +398,7 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
             result.end_to_end_eps, result.end_to_end_counted = eps, counted
             result.ratio_end_to_end_to_raw = eps / result.raw_ceiling_eps if result.raw_ceiling_eps else 0.0
             result.state_changelog_bytes_per_video = _changelog_bytes(settings) / max(1, counted)
+            _engagement_state(settings, result, progress)
             # 3. freshness at half the measured rate
             result.freshness_load_eps = round(eps / 2, 1)
             latencies = _freshness(settings, tags, eps / 2, probes, progress)
@@ -362,6 +438,12 @@ def print_result(result: BenchResult) -> None:
         ("  probes", str(result.freshness_probes)),
         ("state: changelog bytes per video", f"{result.state_changelog_bytes_per_video:,.0f} B"),
         ("state: worker memory growth per video", f"{result.state_memory_bytes_per_video:,.0f} B"),
+        (f"stats: {result.stats_snapshots:,} snapshots kept, produced → visible",
+         f"{result.stats_eps:,.0f} snapshots/s" if result.stats_snapshots else "—"),
+        ("state: changelog bytes per stats snapshot kept",
+         f"{result.state_changelog_bytes_per_snapshot:,.0f} B" if result.stats_snapshots else "—"),
+        (f"state: changelog bytes per removal ({result.removals:,})",
+         f"{result.state_changelog_bytes_per_removal:,.0f} B" if result.removals else "—"),
     ]
     if result.scale_out_workers:
         rows += [(f"scale-out: {result.scale_out_workers} workers, end to end",
@@ -370,3 +452,5 @@ def print_result(result: BenchResult) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")

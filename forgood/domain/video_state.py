@@ -40,6 +40,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from forgood.domain.varints import VarintError, get_varint
+from forgood.domain.varints import put_varint as _put_varint
+from forgood.domain.varints import unzigzag as _unzigzag
+from forgood.domain.varints import zigzag as _zigzag
+
 #: The four engagement counters, in wire and tuple order.
 COUNTERS = ("views", "likes", "shares", "comments")
 
@@ -61,32 +66,11 @@ class VideoStateError(ValueError):
     """Bytes that are not a :class:`VideoState`, or an observation outside the rules' domain."""
 
 
-def _zigzag(n: int) -> int:
-    return n * 2 if n >= 0 else -n * 2 - 1
-
-
-def _unzigzag(n: int) -> int:
-    return n // 2 if n % 2 == 0 else -(n + 1) // 2
-
-
-def _put_varint(out: bytearray, n: int) -> None:
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-
-
 def _get_varint(raw: bytes, pos: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        if pos >= len(raw):
-            raise VideoStateError("truncated video state")
-        byte = raw[pos]
-        pos += 1
-        n |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return n, pos
-        shift += 7
+    try:
+        return get_varint(raw, pos)
+    except VarintError:
+        raise VideoStateError("truncated video state") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,7 +185,8 @@ class Harness:
 
     def changelog(self, table: str) -> list[tuple[str, object, int | None]]:
         topic = f"{self.s.app_id}-{table}-changelog"
-        return [(orjson.loads(s.key), orjson.loads(s.value), s.partition) for s in self.to(topic)]
+        decode = LedgerEntry.from_bytes if table == "ledger" else orjson.loads
+        return [(orjson.loads(s.key), decode(s.value), s.partition) for s in self.to(topic)]
 
 
 async def eventually(predicate, what: str, timeout: float = WAIT_S) -> None:
@@ -583,9 +584,9 @@ def test_ledger_writes_go_to_the_changelog_partition_of_their_own_event(make_har
     # One entry per campaign, keyed by the source offset and position of its first new item.
     # (The test context numbers offsets across partitions: 0, 1, 2 in put order.)
     assert sorted(h.changelog("ledger")) == sorted([
-        (f"{RND}\x1f0.0", [2, [[M1, [["p5", "c5"]]]], []], 5),
-        (f"{DANCE}\x1f1.0", [2, [[M1, [["p2", "c2"]]]], []], 2),
-        (f"{MOV}\x1f2.0", [2, [[M1, [["p7", "c7"]]]], []], 7)])
+        (f"{RND}\x1f0.0", LedgerEntry((("p5", "c5", M1),)), 5),
+        (f"{DANCE}\x1f1.0", LedgerEntry((("p2", "c2", M1),)), 2),
+        (f"{MOV}\x1f2.0", LedgerEntry((("p7", "c7", M1),)), 7)])
 
 
 def test_a_batch_is_forwarded_as_one_record_per_campaign(make_harness):
@@ -628,8 +629,8 @@ def test_multi_video_records_count_once_and_a_redelivery_writes_no_entry(h):
     assert m.delta("forgood_campaign_videos_duplicate_total") == 7
     # Two entries: the first record's (from its position 0) and the second's new item (position 1).
     assert sorted(h.changelog("ledger"), key=lambda c: c[0]) == [
-        (f"{RND}\x1f0.0", [2, [[M1, [["v1", "u1"], ["v2", "u2"]]]], []], 0),
-        (f"{RND}\x1f1.1", [2, [[M2, [["v3", "u1"]]]], []], 0),
+        (f"{RND}\x1f0.0", LedgerEntry((("v1", "u1", M1), ("v2", "u2", M1))), 0),
+        (f"{RND}\x1f1.1", LedgerEntry((("v3", "u1", M2),)), 0),
     ]
     total = last_by(h.totals(), lambda r: r.campaign_id)[RND]
     assert (total.videos, total.creators, total.donation_minor) == (3, 2, 600)

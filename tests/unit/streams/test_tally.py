@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
+from forgood.domain.varints import zigzag
 from forgood.domain.video_state import VideoState
 from streams.campaign_aggregate import MatchedVideo, recompute
 from streams.tally import SEP, LedgerEntry, LedgerFormatError, TallyBook, campaign_of, ledger_key, offset_of
@@ -75,17 +76,17 @@ def record(book: TallyBook, ledger: dict[str, bytes], *items: CampaignVideo, off
 def seen_in(ledger: dict[str, bytes]) -> dict[str, int]:
     """``campaign␟video -> minute`` of every video in the ledger."""
     return {
-        f"{campaign_of(k)}{SEP}{video.video_id}": video.minute
+        f"{campaign_of(k)}{SEP}{video_id}": minute
         for k, raw in ledger.items()
-        for video, _ in LedgerEntry.from_bytes(raw).observations()
+        for video_id, _, minute in LedgerEntry.from_bytes(raw).videos
     }
 
 
 def creators_in(ledger: dict[str, bytes]) -> set[str]:
     return {
-        f"{campaign_of(k)}{SEP}{video.creator_id}"
+        f"{campaign_of(k)}{SEP}{creator_id}"
         for k, raw in ledger.items()
-        for video, _ in LedgerEntry.from_bytes(raw).observations()
+        for _, creator_id, _ in LedgerEntry.from_bytes(raw).videos
     }
 
 
@@ -140,15 +141,25 @@ REMOVED = VideoState.of_status(1_000, True)
 RESTORED = VideoState.of_status(2_000, False)
 
 
-def test_ledger_entry_round_trips_and_groups_by_minute():
+def test_ledger_entry_round_trips_groups_by_minute_and_stays_small():
     entry = LedgerEntry((("v1", "alice", T0), ("v2", "bob", T0 + M), ("v3", "alice", T0)),
-                        (("v4", "carol", T0, REMOVED),))
+                        (("v3", REMOVED),))
     raw = entry.to_bytes()
-    assert raw == (b'[2,[[%d,[["v1","alice"],["v3","alice"]]],[%d,[["v2","bob"]]]],'
-                   b'[["v4","carol",%d,[1000,1,null,0,0,0,0]]]]' % (T0, T0 + M, T0))
     decoded = LedgerEntry.from_bytes(raw)
     assert sorted(decoded.videos) == sorted(entry.videos)
     assert decoded.states == entry.states
+    # format byte, 2 groups, each: minute (5 B), count, then per video 2 length bytes and the ids
+    assert raw[:3] == b"\x02\x02" + bytes([zigzag(T0) & 0x7F | 0x80])
+    assert len(raw) == 1 + 1 + 2 * (5 + 1) + 3 * 2 + len("v1alicev2bobv3alice") + 1 + (1 + 2) + len(REMOVED.to_bytes())
+    # a kept stats snapshot of a bench-sized id costs the id and its state: under 40 bytes
+    snapshot = LedgerEntry((), (("bench-123456", VideoState.of_stats(1_764_669_600_000_000, 2123, 212, 21, 42)),))
+    assert len(snapshot.to_bytes()) - len(LedgerEntry(()).to_bytes()) <= 30
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x02\x01", b"\x02\x00\x01\x05ab", b"\x02\x00\x00extra", b"\x09"])
+def test_unreadable_entries_raise_a_ledger_format_error(raw):
+    with pytest.raises(LedgerFormatError):
+        LedgerEntry.from_bytes(raw)
 
 
 def test_an_entry_of_forgood_0_1_is_refused_with_a_clear_error():
@@ -173,7 +184,7 @@ def test_batch_records_only_changes_and_names_the_first_changing_item():
     # A known video's new state is an entry of its own, with the merged state.
     removal = CampaignVideoBatch("dance", (CampaignVideo("dance", "v1", "alice", T0, 0.0, REMOVED),))
     done = book.record(removal, 2)
-    assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), (("v1", "alice", T0, REMOVED),)), ())
+    assert (done.first_new, done.entry, done.new_videos) == (0, LedgerEntry((), (("v1", REMOVED),)), ())
     # Nothing new at all: no entry.
     assert book.record(again, 3).entry is None
     assert book.record(removal, 4).entry is None
