@@ -355,7 +355,8 @@ def totals() -> None:
     from sinks.clickhouse import connect
 
     settings = _settings()
-    console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings)))
+    console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings),
+                               width=console.width))
 
 
 @app.command()

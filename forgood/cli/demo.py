@@ -66,7 +66,7 @@ def run_demo(settings: Settings, *, rate: float, duration: float, campaigns_file
                     code = 1
                     break
                 try:
-                    table = totals_table(by_id, fetch_totals(client, settings))
+                    table = totals_table(by_id, fetch_totals(client, settings), width=console.width)
                     if not server.alive and not warned:  # the pages are a bonus: never stop the demo for them
                         console.print(f"[yellow]serve exited ({server.process.returncode}); see {logs}/serve.log")
                         warned = True

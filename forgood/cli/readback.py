@@ -50,9 +50,12 @@ def compact(count: int) -> str:
 
 
 def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], title: str = "",
-                 exact: bool = False) -> Table:
+                 exact: bool = False, width: int | None = None) -> Table:
     """A rich table per campaign: videos, views, participants, raised, % of cap, % of goal,
-    removed videos, likes, shares and comments. Engagement is compact (81.0M) unless ``exact``."""
+    removed videos, likes, shares and comments. Engagement is compact (81.0M) unless ``exact``.
+    On a terminal narrower than 140 columns (``width``; None: wide) the nonprofit, likes,
+    shares and comments columns are left out so the figures stay readable."""
+    narrow = width is not None and width < 140
     table = Table(title=title or "forgood — live campaign counters (from ClickHouse)")
     columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
         ("campaign", "left"),
@@ -69,14 +72,17 @@ def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], t
         ("comments", "right"),
     )
     big = (lambda n: f"{n:,}") if exact else compact
+    dropped = {"nonprofit", "likes", "shares", "comments"} if narrow else set()
+    keep = [i for i, (column, _) in enumerate(columns) if column not in dropped]
     for column, justify in columns:
-        table.add_column(column, justify=justify)
+        if column not in dropped:
+            table.add_column(column, justify=justify)
     for cid in sorted(set(campaigns) | set(totals)):
         campaign = campaigns.get(cid)
         row = totals.get(cid) or TotalsRow(cid, 0, 0, 0, campaign.currency if campaign else "USD")
         cap = percent_of(row.donation_minor, campaign.cap_minor) if campaign else None
         goal = percent_of(row.videos, campaign.goal_videos) if campaign else None
-        table.add_row(
+        cells = (
             campaign.name if campaign else cid,
             campaign.nonprofit if campaign else "",
             f"{row.videos:,}",
@@ -90,4 +96,5 @@ def totals_table(campaigns: dict[str, Campaign], totals: dict[str, TotalsRow], t
             big(row.shares),
             big(row.comments),
         )
+        table.add_row(*(cells[i] for i in keep))
     return table

@@ -251,6 +251,10 @@ def test_the_totals_table_shows_views_beside_videos_and_removals():
     assert row == ["Dance for Change", "IFAD", "33,000", "81.0M", "20,000", "$33,000.00", "—", "82.5%", "12", "6.8M",
                    "1.0M", "9,999"]
     assert rendered(exact=True)[1][3] == "81,000,000"
+    # an 80-column terminal keeps the figures readable: no nonprofit or engagement detail
+    header, row = rendered(width=80)
+    assert header == ["campaign", "videos", "views", "participants", "raised", "% of cap", "% of goal", "removed"]
+    assert row[1:3] == ["33,000", "81.0M"]
     assert [compact(n) for n in (0, 9_999, 10_000, 999_949, 999_999, 6_800_000, 2**64 - 1)] == [
         "0", "9,999", "10.0K", "999.9K", "1.0M", "6.8M", "18,446,744.1T"]
 
