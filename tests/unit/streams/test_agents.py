@@ -837,3 +837,47 @@ def test_registry_keys_campaigns_by_their_id(h):
     registry = h.p.registry
     registry.apply(b"alias", campaign_json("be-kind", ["BeKind"]), 112)
     assert all(key == c.id for key, c in registry.campaigns.items())
+
+
+# --- status and stats through match_videos (issue 13) ---------------------------------------
+
+
+def test_match_videos_joins_status_and_stats_from_their_own_topics(h):
+    """A removal put on video-status before its video is held (a videos-table entry in the
+    event's partition), then forwarded with the created video; a snapshot on video-stats is
+    forwarded as it comes; a bad status goes to video-status.dlq with its reason."""
+    m = snapshot()
+    m.watch("forgood_events_consumed_total", topic=h.s.status_topic)
+    m.watch("forgood_events_dead_lettered_total", reason="unknown_status", topic=h.s.status_topic)
+    removal = orjson.dumps({"event_id": "s1", "video_id": "v1", "status": "removed", "reason": "fraud",
+                            "at": "2026-11-24T19:05:00Z"})
+    snapshot_ = orjson.dumps({"event_id": "t1", "video_id": "v1", "views": 81_000_000, "likes": 1, "shares": 2,
+                              "comments": 3, "observed_at": "2026-11-24T20:00:00Z"})
+    bad = orjson.dumps({"event_id": "s2", "video_id": "v2", "status": "hidden", "reason": "fraud",
+                        "at": "2026-11-24T19:05:00Z"})
+
+    async def scenario():
+        async with h.p.match_videos.test_context() as agent:
+            agent.put_topic = h.s.status_topic
+            await agent.put(removal, key=b"v1", partition=3)
+            await agent.put(bad, key=b"v2", partition=1)
+            await eventually(lambda: m.delta("forgood_events_consumed_total", topic=h.s.status_topic) == 2,
+                             "the status events")
+            agent.put_topic = None
+            await agent.put(event("v1", "u1", ["#RedNoseDay"]), key=b"v1", partition=3)
+            await eventually(lambda: len(h.forwarded()) == 1, "the created video")
+            agent.put_topic = h.s.stats_topic
+            await agent.put(snapshot_, key=b"v1", partition=3)
+            await eventually(lambda: len(h.forwarded()) == 2, "the snapshot")
+
+    h.run(scenario())
+    created, stats = h.forwarded()
+    assert (created.campaign_id, created.video_id, created.creator_id, created.minute) == (RND, "v1", "u1", M1)
+    assert created.state.removed and created.state.status_at is not None
+    assert (stats.video_id, stats.state.views, stats.state.removed) == ("v1", 81_000_000, False)
+    held = [(key, value, partition) for key, value, partition in h.changelog("videos") if value[3]]
+    assert len(held) == 1 and held[0][2] == 3, "the held removal is written to its own event's partition"
+    dead = h.to(h.s.status_dlq_topic)
+    assert [(d.value, d.headers["forgood-reason"]) for d in dead] == [(bad, b"unknown_status")]
+    assert m.delta("forgood_events_dead_lettered_total", reason="unknown_status", topic=h.s.status_topic) == 1
+    assert h.to(h.s.dlq_topic) == []
