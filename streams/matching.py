@@ -84,7 +84,7 @@ class MatchingStage(Generic[Handle]):
         now_ms = int(self.clock.time() * 1000)
         index = self.registry.index
         forwards: dict[str, list[CampaignVideo]] = {}
-        entries: dict[tuple[str, int], tuple[VideoEntry, str, Handle]] = {}
+        entries: dict[tuple[str, int], _PartitionEntry[Handle]] = {}
         valid = unmatched = matched = dropped = 0
         by_topic: dict[str, int] = {}
         for item in consumed:
@@ -94,10 +94,10 @@ class MatchingStage(Generic[Handle]):
             if code is None:
                 raise InvalidSourceTopic(f"record of {record.topic!r}, which is not a source topic")
             tp = (record.topic, record.partition)
-            if tp not in entries:
-                entries[tp] = (VideoEntry(now_ms), "", item.handle)
-            entry, first_key, handle = entries[tp]
-            had = bool(entry)
+            pending_entry = entries.get(tp)
+            if pending_entry is None:
+                pending_entry = entries[tp] = _PartitionEntry(VideoEntry(now_ms), item.handle)
+            entry = pending_entry.entry
             raw = record.value or b""
             try:
                 if code == "c":
@@ -133,11 +133,12 @@ class MatchingStage(Generic[Handle]):
                 self._dead_letter(record, exc)
                 continue
             valid += 1
-            if not had and entry:
-                entries[tp] = (entry, video_key(record.partition, code, record.offset), item.handle)
-        for entry, key, handle in entries.values():
-            if entry:
-                self.ledger.append(handle, key, entry.to_bytes())
+            if pending_entry.key is None and entry:  # this record is the first to add something
+                pending_entry.key = video_key(record.partition, code, record.offset)
+                pending_entry.handle = item.handle
+        for pending_entry in entries.values():
+            if pending_entry.key is not None:
+                self.ledger.append(pending_entry.handle, pending_entry.key, pending_entry.entry.to_bytes())
         for campaign_id, videos in forwards.items():
             for batch in CampaignVideoBatch.chunked(campaign_id, videos, VIDEOS_PER_RECORD):
                 self.outputs.forward(batch)
@@ -196,6 +197,18 @@ class MatchingStage(Generic[Handle]):
                 "rebuilt %d known video(s) and %d held event(s) from the videos table",
                 len(self.book.known), len(self.book.pending),
             )
+
+
+class _PartitionEntry(Generic[Handle]):
+    """The videos-ledger entry one batch builds for one source partition and topic: keyed by
+    the first record that added something (None until one does), written for that record."""
+
+    __slots__ = ("entry", "key", "handle")
+
+    def __init__(self, entry: VideoEntry, handle: Handle) -> None:
+        self.entry = entry
+        self.key: str | None = None
+        self.handle = handle
 
 
 class InvalidSourceTopic(StreamError):

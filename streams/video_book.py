@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -72,8 +73,7 @@ def partition_of(key: str) -> int:
     return int(key.split(KEY_SEP, 1)[0])
 
 
-@dataclass(frozen=True, slots=True)
-class KnownVideo:
+class KnownVideo(NamedTuple):
     """A video matched to at least one campaign: the match made when it was created, and
     ``held``, the join of the events held for it then (forwarded again with every
     re-delivered created event: the first forward may have been lost with a crash)."""

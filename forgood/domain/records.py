@@ -95,8 +95,11 @@ class CampaignVideoBatch(Contracted):
         return cls(
             campaign_id,
             tuple(
-                CampaignVideo(campaign_id, v, c, int(m), float(t), state_from_json(rest[0]) if rest else UNOBSERVED)
-                for v, c, m, t, *rest in items
+                CampaignVideo(campaign_id, item[0], item[1], int(item[2]), float(item[3]))
+                if len(item) == 4
+                else CampaignVideo(campaign_id, item[0], item[1], int(item[2]), float(item[3]),
+                                   state_from_json(item[4]))
+                for item in items
             ),
         )
 
@@ -108,7 +111,7 @@ class CampaignVideoBatch(Contracted):
 
 def _item(video: CampaignVideo) -> list:
     item: list = [video.video_id, video.creator_id, video.minute, video.created_at]
-    if video.state != UNOBSERVED:
+    if video.state is not UNOBSERVED and video.state != UNOBSERVED:
         item.append(state_to_json(video.state))
     return item
 
