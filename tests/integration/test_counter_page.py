@@ -63,6 +63,22 @@ def events(path: Path, prefix: str, count: int, minutes: range, seed: int) -> No
     path.write_text("\n".join(lines) + "\n")
 
 
+def snapshots(path: Path, prefix: str, count: int, seed: int) -> int:
+    """One engagement snapshot for each of the first ``count`` videos of ``events(prefix)``
+    (a minute ago); returns the views they add up to."""
+    rng = random.Random(seed)
+    lines, total = [], 0
+    observed = (NOW - timedelta(minutes=1)).isoformat()
+    for i in range(count):
+        views = int(rng.paretovariate(1.2) * 400)
+        total += views
+        lines.append(json.dumps({"event_id": f"{prefix}-t{i}", "video_id": f"{prefix}-v{i}", "views": views,
+                                 "likes": views // 12, "shares": views // 90, "comments": views // 40,
+                                 "observed_at": observed}))
+    path.write_text("\n".join(lines) + "\n")
+    return total
+
+
 def wait_in(page, expression: str, timeout_ms: int, what: str) -> None:
     """``page.wait_for_function(expression)``, bounded, failing with what did not happen."""
     try:
@@ -104,6 +120,11 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
     events(tmp_path / "first.jsonl", "first", 400, range(1, 50), seed=1)
     assert procs.run("produce", "--from", str(tmp_path / "first.jsonl"), "--quiet").returncode == 0
     wait_until(lambda: videos(base) == 400, 120, what="400 videos in the API")
+    views = snapshots(tmp_path / "stats.jsonl", "first", 400, seed=3)
+    assert procs.run("produce", "--from", str(tmp_path / "stats.jsonl"), "--topic", "stats",
+                     "--quiet").returncode == 0
+    wait_until(lambda: get_json(f"{base}/api/campaigns/{CID}")[1]["views"] == views, 60,
+               what=f"{views:,} views in the API")
 
     problems: list[str] = []
     with sync_api.sync_playwright() as pw:
