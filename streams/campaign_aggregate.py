@@ -39,6 +39,7 @@ minute is republished while the cap is in play, before *or* after a change.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -121,7 +122,7 @@ class CampaignAggregate:
         created event; re-deliveries repeat it). Returns None when nothing changed."""
         entry = self.entries.get(video.video_id)
         if entry is None:
-            entry = _Entry(video.creator_id, video.minute, state)
+            entry = _Entry(sys.intern(video.creator_id), video.minute, state)  # one string per creator
             self.entries[video.video_id] = entry
             self.minute_videos.setdefault(video.minute, 0)
             self._enter(entry, +1)

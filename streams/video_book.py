@@ -35,6 +35,7 @@ Not thread-safe; used from the worker's one event loop. Nothing here blocks or r
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ class VideoBook:
         #: video id -> its match and state; None: created, matched no campaign.
         self.known: dict[str, KnownVideo | None] = {}
         self.pending = PendingBuffer(pending_ttl_s)
+        self._matches: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.valid = False
 
     def invalidate(self) -> None:
@@ -176,7 +178,9 @@ class VideoBook:
             self.known[video_id] = None
             entry.unmatched.append(video_id)
             return None, UNOBSERVED, dropped
-        known = KnownVideo(campaigns, creator_id, minute, held or UNOBSERVED)
+        # one tuple per distinct match and one string per creator, shared by all their videos
+        campaigns = self._matches.setdefault(campaigns, campaigns)
+        known = KnownVideo(campaigns, sys.intern(creator_id), minute, held or UNOBSERVED)
         self.known[video_id] = known
         entry.created.append((video_id, creator_id, minute, campaigns))
         return known, known.held, dropped
@@ -217,7 +221,8 @@ class VideoBook:
             entry = VideoEntry.from_bytes(raw)
             for video_id, creator_id, minute, campaigns in entry.created:
                 if video_id not in self.known:
-                    self.known[video_id] = KnownVideo(campaigns, creator_id, minute)
+                    campaigns = self._matches.setdefault(campaigns, campaigns)
+                    self.known[video_id] = KnownVideo(campaigns, sys.intern(creator_id), minute)
                     created_ms[video_id] = entry.processed_ms
             for video_id in entry.unmatched:
                 self.known.setdefault(video_id, None)
