@@ -131,6 +131,8 @@ class VideoState:
     def merge(self, other: VideoState) -> VideoState:
         """The join of two states: the latest status ((at, removed) greatest) and the latest
         snapshot (greatest observed_at; equal: counter by counter maximum)."""
+        if other is self or (other.status_at is None and other.stats_observed_at is None):
+            return self  # the same state, or one that observed nothing (a plain creation)
         status_at, removed = self.status_at, self.removed
         if other.status_at is not None and (
             status_at is None or (other.status_at, other.removed) > (status_at, removed)
