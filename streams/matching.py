@@ -110,7 +110,7 @@ class MatchingStage(Generic[Handle]):
                     if known is None:
                         unmatched += 1
                     else:
-                        matched += len(known.campaigns)
+                        matched += len(known[0])
                         self._forward(forwards, video.video_id, known, held, video.created_at.timestamp())
                 elif code == "s":
                     status = parse_video_status(raw, now=now, max_future_skew=self._max_skew)
@@ -156,9 +156,10 @@ class MatchingStage(Generic[Handle]):
         forwards: dict[str, list[CampaignVideo]], video_id: str, known: KnownVideo, state: VideoState,
         created_at: float,
     ) -> None:
-        for campaign_id in known.campaigns:
+        campaigns, creator_id, minute = known
+        for campaign_id in campaigns:
             forwards.setdefault(campaign_id, []).append(
-                CampaignVideo(campaign_id, video_id, known.creator_id, known.minute, created_at, state)
+                CampaignVideo(campaign_id, video_id, creator_id, minute, created_at, state)
             )
 
     def _dead_letter(self, record: SourceRecord, exc: InvalidEvent) -> None:

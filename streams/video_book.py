@@ -39,14 +39,14 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import orjson
 
 from forgood.domain.contracts import KEY_SEP
 from forgood.domain.errors import StreamError
-from forgood.domain.records import UNOBSERVED, state_from_json, state_to_json
+from forgood.domain.records import state_from_json, state_to_json
 from forgood.domain.video_state import (
+    UNOBSERVED,
     Observation,
     PendingBuffer,
     StatsObservation,
@@ -74,15 +74,11 @@ def partition_of(key: str) -> int:
     return int(key.split(KEY_SEP, 1)[0])
 
 
-class KnownVideo(NamedTuple):
-    """A video matched to at least one campaign: the match made when it was created, and
-    ``held``, the join of the events held for it then (forwarded again with every
-    re-delivered created event: the first forward may have been lost with a crash)."""
-
-    campaigns: tuple[str, ...]
-    creator_id: str
-    minute: int
-    held: VideoState = UNOBSERVED
+#: A video matched to at least one campaign: ``(campaigns, creator_id, minute)``, the match
+#: made when it was created. An exact tuple of strings and ints: Python's cyclic garbage
+#: collector leaves it alone (a named tuple or a dataclass per video it would walk at every
+#: full collection — measured at a quarter of the matching stage's time).
+KnownVideo = tuple[tuple[str, ...], str, int]
 
 
 @dataclass
@@ -148,8 +144,11 @@ class VideoBook:
 
     def __init__(self, pending_ttl_s: float) -> None:
         self.ttl_s = pending_ttl_s
-        #: video id -> its match and state; None: created, matched no campaign.
+        #: video id -> its match; None: created, matched no campaign.
         self.known: dict[str, KnownVideo | None] = {}
+        #: video id -> the join of the events held for it when it was created (forwarded again
+        #: with every re-delivered created event: the first forward may have been lost).
+        self.held: dict[str, VideoState] = {}
         self.pending = PendingBuffer(pending_ttl_s)
         self._matches: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.valid = False
@@ -157,6 +156,7 @@ class VideoBook:
     def invalidate(self) -> None:
         """Forget everything (on rebalance: the owned partitions change)."""
         self.known = {}
+        self.held = {}
         self.pending = PendingBuffer(self.ttl_s)
         self.valid = False
 
@@ -171,8 +171,7 @@ class VideoBook:
         to forward with it (the held events' join; :data:`UNOBSERVED` when none) and how many
         held events were too old and dropped."""
         if video_id in self.known:
-            known = self.known[video_id]
-            return known, UNOBSERVED if known is None else known.held, 0
+            return self.known[video_id], self.held.get(video_id, UNOBSERVED), 0
         held, dropped = self.pending.take_fresh(video_id, entry.processed_ms / 1000)
         if not campaigns:
             self.known[video_id] = None
@@ -180,10 +179,12 @@ class VideoBook:
             return None, UNOBSERVED, dropped
         # one tuple per distinct match and one string per creator, shared by all their videos
         campaigns = self._matches.setdefault(campaigns, campaigns)
-        known = KnownVideo(campaigns, sys.intern(creator_id), minute, held or UNOBSERVED)
-        self.known[video_id] = known
+        known = self.known[video_id] = (campaigns, sys.intern(creator_id), minute)
         entry.created.append((video_id, creator_id, minute, campaigns))
-        return known, known.held, dropped
+        if held is None:
+            return known, UNOBSERVED, dropped
+        self.held[video_id] = held
+        return known, held, dropped
 
     def observed(self, event: Observation, entry: VideoEntry) -> KnownVideo | None:
         """A status or stats event processed at ``entry.processed_ms``. Returns the matched
@@ -222,7 +223,7 @@ class VideoBook:
             for video_id, creator_id, minute, campaigns in entry.created:
                 if video_id not in self.known:
                     campaigns = self._matches.setdefault(campaigns, campaigns)
-                    self.known[video_id] = KnownVideo(campaigns, sys.intern(creator_id), minute)
+                    self.known[video_id] = (campaigns, sys.intern(creator_id), minute)
                     created_ms[video_id] = entry.processed_ms
             for video_id in entry.unmatched:
                 self.known.setdefault(video_id, None)
@@ -232,8 +233,8 @@ class VideoBook:
                 if held_in_time(arrival_ms / 1000, now_ms / 1000, self.ttl_s):
                     self.pending.add(_observation(video_id, state), arrival_ms / 1000)
                 continue
-            known = self.known[video_id]
-            if known is not None and held_in_time(arrival_ms / 1000, created_ms[video_id] / 1000, self.ttl_s):
-                self.known[video_id] = KnownVideo(known.campaigns, known.creator_id, known.minute,
-                                                  known.held.merge(state))
+            if self.known[video_id] is not None and held_in_time(
+                arrival_ms / 1000, created_ms[video_id] / 1000, self.ttl_s
+            ):
+                self.held[video_id] = self.held.get(video_id, UNOBSERVED).merge(state)
         self.valid = True

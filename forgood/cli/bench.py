@@ -59,6 +59,7 @@ class BenchResult:
     partitions: int
     raw_ceiling_eps: float = 0.0
     faust_floor_eps: float = 0.0
+    faust_floor_three_topics_eps: float = 0.0
     produce_eps: float = 0.0
     end_to_end_eps: float = 0.0
     end_to_end_counted: int = 0
@@ -168,11 +169,14 @@ async def _raw_consume(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0) -> float:
-    """Events/s a do-nothing Faust agent takes from the (already filled) event topic."""
-    result_file = settings.state_dir / "faust-floor.json"
-    log = settings.state_dir / "faust-floor.log"
-    child = spawn("faust-floor", [settings.video_topic, str(expected), str(result_file)], log,
+def _faust_floor(settings: Settings, expected: int, timeout: float = 600.0, topics: tuple[str, ...] = ()) -> float:
+    """Events/s a do-nothing Faust agent takes from the (already filled) event topic; with
+    ``topics``, an agent subscribed to all of them (as ``match_videos`` is to the three
+    source topics), only the event topic holding events."""
+    names = topics or (settings.video_topic,)
+    result_file = settings.state_dir / f"faust-floor-{len(names)}.json"
+    log = settings.state_dir / f"faust-floor-{len(names)}.log"
+    child = spawn("faust-floor", [",".join(names), str(expected), str(result_file)], log,
                   settings.as_env(), module="forgood.cli.faust_floor")
     try:
         started = time.monotonic()
@@ -392,6 +396,7 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
         result.produce_eps = events / _produce(raw, payloads, progress, "producing for the raw ceiling")
         result.raw_ceiling_eps = events / asyncio.run(_raw_consume(raw, events))
         result.faust_floor_eps = _faust_floor(raw, events)
+        result.faust_floor_three_topics_eps = _faust_floor(raw, events, topics=raw.source_topics)
         # 2. end to end, one worker
         try:
             eps, counted, settings, children = _end_to_end(base, result, campaigns, tags, state_root, 1, progress)
@@ -428,6 +433,8 @@ def print_result(result: BenchResult) -> None:
         ("end to end / raw ceiling (headline)", f"{result.ratio_end_to_end_to_raw:.1%}"),
         ("raw ceiling: aiokafka getmany + orjson", f"{result.raw_ceiling_eps:,.0f} events/s"),
         ("Faust floor: a do-nothing agent, take_events", f"{result.faust_floor_eps:,.0f} events/s"),
+        ("  the same agent subscribed to the three source topics",
+         f"{result.faust_floor_three_topics_eps:,.0f} events/s"),
         ("producer (kafka-python)", f"{result.produce_eps:,.0f} events/s"),
         ("end to end: produced → visible in ClickHouse", f"{result.end_to_end_eps:,.0f} events/s"),
         ("  counted / produced", f"{result.end_to_end_counted:,} / {result.events:,}"),

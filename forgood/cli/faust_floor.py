@@ -1,7 +1,8 @@
 """The Faust floor: how fast a Faust agent goes when it does nothing (a ``forgood bench`` phase).
 
-Run as ``python -m forgood.cli.faust_floor TOPIC EVENTS RESULT_FILE`` with the worker's
-``FORGOOD_*`` environment. It starts a Faust worker configured exactly like forgood's
+Run as ``python -m forgood.cli.faust_floor TOPIC[,TOPIC...] EVENTS RESULT_FILE`` with the
+worker's ``FORGOOD_*`` environment (several topics: one agent subscribed to all of them, as
+``match_videos`` is to the three source topics). It starts a Faust worker configured exactly like forgood's
 (:func:`streams.app.make_faust_app`: same settings and patches) whose only agent takes
 batches of the topic with ``stream.take_events`` and counts them. When ``EVENTS`` have arrived
 it writes ``{"events": N, "seconds": S}`` (events after the first batch, and the time from
@@ -28,9 +29,10 @@ from streams.app import make_faust_app
 
 
 def build(settings: Settings, topic: str, expected: int, result_file: Path) -> faust.App:
-    """A Faust app with one counting agent on ``topic``; nothing connects until it runs."""
+    """A Faust app with one counting agent on ``topic`` (comma-separated names: all of them);
+    nothing connects until it runs."""
     app = make_faust_app(settings, f"forgood-floor-{uuid.uuid4().hex[:8]}", "floor")
-    source = app.topic(topic, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
+    source = app.topic(*topic.split(","), partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
     state = {"seen": 0, "first": 0.0, "first_batch": 0}
 
     @app.agent(source)

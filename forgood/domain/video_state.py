@@ -93,9 +93,10 @@ class VideoState:
     def __post_init__(self) -> None:
         if self.status_at is None and self.removed:
             raise VideoStateError("a video can only be removed by a status event")
-        if self.stats_observed_at is None and any(self.engagement):
-            raise VideoStateError("engagement counters without a stats snapshot")
-        if any(c < 0 for c in self.engagement):
+        if self.stats_observed_at is None:
+            if self.views or self.likes or self.shares or self.comments:
+                raise VideoStateError("engagement counters without a stats snapshot")
+        elif self.views < 0 or self.likes < 0 or self.shares < 0 or self.comments < 0:
             raise VideoStateError("engagement counters are non-negative")
 
     # --- the rules ------------------------------------------------------------------------
@@ -211,6 +212,10 @@ class VideoState:
             for i in range(4):
                 counters[i], pos = _get_varint(raw, pos)
         return cls(status_at, bool(flags & _REMOVED), observed, *counters), pos
+
+
+#: The state of a video nothing but its creation is known of (shared: compare with ``is`` first).
+UNOBSERVED = VideoState()
 
 
 # --- events held until their video arrives --------------------------------------------------

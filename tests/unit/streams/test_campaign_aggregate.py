@@ -97,7 +97,7 @@ def results(owners: dict[str, CampaignAggregate], campaigns: list[OracleCampaign
 
 
 def assert_incremental_is_recomputed(owner: CampaignAggregate, campaign: OracleCampaign) -> None:
-    final = [(MatchedVideo(v, e.creator_id, e.minute), e.state) for v, e in owner.entries.items()]
+    final = [(owner.match_of(v), owner.state_of(v)) for v in owner.entries]
     totals, minutes = recompute(final, campaign.price_minor, campaign.cap_minor)
     assert owner.totals(campaign.price_minor, campaign.cap_minor) == totals
     assert owner.minute_rows(campaign.price_minor, campaign.cap_minor) == minutes

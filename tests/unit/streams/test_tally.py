@@ -657,3 +657,16 @@ def test_a_removal_that_brings_the_count_under_the_cap_republishes_the_minute_it
     record(book, ledger, CampaignVideo("dance", "v4", "d", T0, 0.0, REMOVED))
     total, _ = book.take_unpublished(capped, 1, now_s=0)
     assert (total.videos, total.removed, total.donation_minor) == (3, 2, 200)
+
+
+def test_a_rebuild_keeps_a_state_whose_video_entry_was_lost_until_the_video_is_added_again():
+    """A crash kept the ledger entry of a later record (v1's removal) but lost the earlier one
+    that added v1 (neither record was committed): the rebuild holds the removal, and when the
+    first record is processed again the video is added already removed."""
+    later = LedgerEntry((), (("v1", REMOVED),))
+    book = TallyBook()
+    book.rebuild([(ledger_key("dance", 1, 0), later.to_bytes())])
+    assert counters(book) == {}
+    book.record(CampaignVideoBatch("dance", (cv("dance", "v1", "alice"), cv("dance", "v2", "bob"))), 0)
+    assert counters(book) == {"dance": (1, 1, {T0: 1})}
+    assert book.tallies["dance"].aggregate.removed == 1
