@@ -11,7 +11,8 @@ Every forgood process builds its Kafka clients here, so they share one reading o
   :func:`aio_consumer_config` / :func:`make_aio_consumer` the same for aiokafka consumers
   (streams/, forgood/serve/). The ``*_config`` functions only build the keyword arguments;
   the ``make_*`` functions construct the client, which for kafka-python blocks until a
-  broker answers and raises ``kafka.errors.NoBrokersAvailable`` if none does;
+  broker answers and raises a ``kafka.errors.KafkaError`` if none does (kafka-python 3:
+  ``KafkaTimeoutError`` once its timeout has passed);
 * :func:`read_to_end` (and :func:`read_topic`, which brings its own consumer) reads a topic,
   or given partitions, from the beginning (or a group's committed offsets) to the end
   offsets it had when the call started, bounded by a timeout.
@@ -155,8 +156,8 @@ def admin_config(settings: Settings, *, client_id: str = "forgood-admin") -> dic
 
 
 def make_admin(settings: Settings, *, client_id: str = "forgood-admin") -> KafkaAdminClient:
-    """A kafka-python admin client; blocks until a broker answers, raises
-    ``kafka.errors.NoBrokersAvailable`` if none does. The caller closes it."""
+    """A kafka-python admin client; blocks until a broker answers, raises a
+    ``kafka.errors.KafkaError`` (``KafkaTimeoutError``) if none does. The caller closes it."""
     return KafkaAdminClient(**admin_config(settings, client_id=client_id))
 
 

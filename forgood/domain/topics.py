@@ -72,7 +72,7 @@ def ensure_topics(settings: Settings, extra: list[TopicSpec] | None = None) -> N
 
     Raises :class:`ConfigError` when a topic exists with another partition count (delete it
     or change ``FORGOOD_PARTITIONS``) or has no leader after ``READY_TIMEOUT_S``; lets Kafka
-    connection errors propagate (``kafka.errors.NoBrokersAvailable`` when no broker answers).
+    connection errors propagate (``kafka.errors.KafkaTimeoutError`` when no broker answers).
     """
     specs = pipeline_topics(settings) + list(extra or [])
     admin = make_admin(settings)
