@@ -348,7 +348,9 @@ def run() -> None:
 
 
 @app.command()
-def totals() -> None:
+def totals(
+    exact: bool = typer.Option(False, help="Views, likes, shares and comments in full (81,000,000), not 81.0M."),
+) -> None:
     """Print the current campaign totals from ClickHouse."""
     from forgood.cli.campaigns import read_campaigns
     from forgood.cli.readback import fetch_totals, totals_table
@@ -356,7 +358,7 @@ def totals() -> None:
 
     settings = _settings()
     console.print(totals_table(read_campaigns(settings), fetch_totals(connect(settings), settings),
-                               width=console.width))
+                               exact=exact, width=console.width))
 
 
 @app.command()
