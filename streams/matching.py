@@ -5,10 +5,11 @@
 ``video_id``). For each record:
 
 * a bad one goes to its source topic's dead-letter topic with its original bytes and reason;
-* a created event is matched against the campaigns (a video already known keeps the match it
-  got first) and recorded in the :class:`~streams.video_book.VideoBook`, taking any events
-  held for it;
-* a status or stats event is merged into its video's state, or held until its video arrives.
+* a created event is matched against the campaigns (a video already known keeps the
+  campaigns it matched before and gains those it matches now) and recorded in the
+  :class:`~streams.video_book.VideoBook`, taking any events held for it;
+* a status or stats event is forwarded to its video's campaigns, or held until its video
+  arrives.
 
 Then every matched video a record touched is forwarded, with its match and the state the
 record gives (the held events' join for a created video; the event's own for status and

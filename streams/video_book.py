@@ -5,7 +5,8 @@ partition *p* of ``video-created`` also reads partition *p* of the other two, an
 event of its videos. :class:`VideoBook` keeps, per video of those partitions:
 
 * what it matched when its created event was processed — campaign ids, creator and
-  event-time minute (campaign changes behave as before: that match stays), or nothing for a
+  event-time minute (a replay after a campaign change adds the campaigns it matches then,
+  as before status and stats existed), or nothing for a
   video that matched no campaign (it must still be known, or its later events would wait as
   pending);
 * status and stats events of videos not yet seen created, in a
@@ -165,13 +166,17 @@ class VideoBook:
     def created(
         self, video_id: str, creator_id: str, minute: int, campaigns: tuple[str, ...], entry: VideoEntry
     ) -> tuple[KnownVideo | None, VideoState, int]:
-        """A created event processed at ``entry.processed_ms``. A known video keeps its first
-        match (a re-delivery changes nothing); a new one takes the events held for it that
-        are still in time. Returns the video to forward (None: it matched nothing), the state
-        to forward with it (the held events' join; :data:`UNOBSERVED` when none) and how many
-        held events were too old and dropped."""
+        """A created event processed at ``entry.processed_ms``, matching ``campaigns`` now.
+        A new video takes the events held for it that are still in time. A known one keeps
+        its creator and minute, and its campaigns become the union of what it matched then
+        and now: as before status events, a created event replayed after a campaign was
+        added or widened counts for it (the campaign-change rule), and a video once counted
+        for a campaign stays so. Returns the video to forward (None: it matched nothing yet),
+        the state to forward with it (the held events' join; :data:`UNOBSERVED` when none)
+        and how many held events were too old and dropped."""
         if video_id in self.known:
-            return self.known[video_id], self.held.get(video_id, UNOBSERVED), 0
+            return self._rematched(video_id, creator_id, minute, campaigns, entry), self.held.get(
+                video_id, UNOBSERVED), 0
         held, dropped = self.pending.take_fresh(video_id, entry.processed_ms / 1000)
         if not campaigns:
             self.known[video_id] = None
@@ -185,6 +190,26 @@ class VideoBook:
             return known, UNOBSERVED, dropped
         self.held[video_id] = held
         return known, held, dropped
+
+    def _rematched(
+        self, video_id: str, creator_id: str, minute: int, campaigns: tuple[str, ...], entry: VideoEntry
+    ) -> KnownVideo | None:
+        """A known video's match after a re-delivered created event matching ``campaigns``
+        (recorded in ``entry`` when it grew)."""
+        known = self.known[video_id]
+        if not campaigns:
+            return known
+        if known is None:
+            known = (self._matches.setdefault(campaigns, campaigns), sys.intern(creator_id), minute)
+        else:
+            extra = tuple(c for c in campaigns if c not in known[0])
+            if not extra:
+                return known
+            union = known[0] + extra
+            known = (self._matches.setdefault(union, union), known[1], known[2])
+        self.known[video_id] = known
+        entry.created.append((video_id, known[1], known[2], known[0]))
+        return known
 
     def observed(self, event: Observation, entry: VideoEntry) -> KnownVideo | None:
         """A status or stats event processed at ``entry.processed_ms``. Returns the matched
@@ -214,27 +239,33 @@ class VideoBook:
         an unknown video is held again when still in time at ``now_ms``, and dropped
         otherwise (the live worker dropped and counted it already)."""
         self.invalidate()
-        created_ms: dict[str, int] = {}
+        first: dict[str, tuple[int, bool]] = {}  # video -> (processing time, matched) of its first creation
         pending: list[tuple[str, int, VideoState]] = []
         for key, raw in ledger:
             if partitions is not None and partition_of(key) not in partitions:
                 continue
             entry = VideoEntry.from_bytes(raw)
             for video_id, creator_id, minute, campaigns in entry.created:
-                if video_id not in self.known:
-                    campaigns = self._matches.setdefault(campaigns, campaigns)
-                    self.known[video_id] = (campaigns, sys.intern(creator_id), minute)
-                    created_ms[video_id] = entry.processed_ms
+                known = self.known.get(video_id)
+                if (video_id not in first) or entry.processed_ms < first[video_id][0]:
+                    first[video_id] = (entry.processed_ms, True)
+                if known is None:  # new, or known as matching nothing until now
+                    known = (campaigns, sys.intern(creator_id), minute)
+                else:  # matched again after a campaign change: the union, as live
+                    known = (known[0] + tuple(c for c in campaigns if c not in known[0]), known[1], known[2])
+                self.known[video_id] = (self._matches.setdefault(known[0], known[0]), known[1], known[2])
             for video_id in entry.unmatched:
                 self.known.setdefault(video_id, None)
+                if (video_id not in first) or entry.processed_ms < first[video_id][0]:
+                    first[video_id] = (entry.processed_ms, False)
             pending.extend((video_id, entry.processed_ms, state) for video_id, state in entry.pending)
         for video_id, arrival_ms, state in pending:
             if video_id not in self.known:
                 if held_in_time(arrival_ms / 1000, now_ms / 1000, self.ttl_s):
                     self.pending.add(_observation(video_id, state), arrival_ms / 1000)
                 continue
-            if self.known[video_id] is not None and held_in_time(
-                arrival_ms / 1000, created_ms[video_id] / 1000, self.ttl_s
-            ):
+            # taken by the first creation: kept if that matched a campaign and came in time
+            created_ms, matched = first[video_id]
+            if matched and held_in_time(arrival_ms / 1000, created_ms / 1000, self.ttl_s):
                 self.held[video_id] = self.held.get(video_id, UNOBSERVED).merge(state)
         self.valid = True

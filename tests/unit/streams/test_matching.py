@@ -373,3 +373,23 @@ def test_bad_status_and_stats_events_go_to_their_own_dead_letter_topic_with_a_re
         (SETTINGS.status_topic, b"unknown_status"), (SETTINGS.stats_topic, b"negative_count"),
         (SETTINGS.stats_topic, b"not_utf8"),
     ]
+
+
+def test_a_created_event_replayed_after_a_campaign_change_counts_for_it_and_keeps_earlier_ones():
+    """The campaign-change rule, as before status and stats: a video that matched nothing, or
+    only one campaign, and is replayed after a campaign was added counts for the new campaign
+    too; later status events reach every campaign it counts for, also after a rebuild."""
+    s = Simple()
+    assert s.feed(created(1, tags=("Later",))) == []
+    assert [c for c, _, _ in states(s.feed(created(2, tags=("Plain", "Later"))))] == ["plain"]
+    late = Campaign.model_validate({
+        "id": "later", "name": "later", "nonprofit": "X", "hashtags": ["Later"], "donation_per_video": "1.00",
+        "currency": "USD", "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"})
+    s.worker.registry.apply(b"later", late.to_json(), 50)
+    replayed = states(s.feed(created(1, tags=("Later",)), created(2, tags=("Plain", "Later"))))
+    assert sorted((c, v) for c, v, _ in replayed) == [("later", "v1"), ("later", "v2"), ("plain", "v2")]
+    for rebuilt in (False, True):
+        if rebuilt:
+            s.worker.on_rebalance()
+        removal = states(s.feed(status(2, "removed", second=int(rebuilt))))
+        assert sorted(c for c, _, _ in removal) == ["later", "plain"]
