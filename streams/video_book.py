@@ -50,10 +50,9 @@ from forgood.domain.video_state import (
     UNOBSERVED,
     Observation,
     PendingBuffer,
-    StatsObservation,
-    StatusObservation,
     VideoState,
     held_in_time,
+    observation_of,
 )
 
 #: One letter per source topic in ledger keys (offsets are per topic).
@@ -127,13 +126,6 @@ class VideoEntry:
             )
         except (ValueError, TypeError) as exc:
             raise VideoLedgerError(f"unreadable videos ledger entry: {exc}") from exc
-
-
-def _observation(video_id: str, state: VideoState) -> Observation:
-    if state.stats_observed_at is None:
-        assert state.status_at is not None
-        return StatusObservation(video_id, state.status_at, state.removed)
-    return StatsObservation(video_id, state.stats_observed_at, *state.engagement)
 
 
 class VideoBook:
@@ -262,7 +254,7 @@ class VideoBook:
         for video_id, arrival_ms, state in pending:
             if video_id not in self.known:
                 if held_in_time(arrival_ms / 1000, now_ms / 1000, self.ttl_s):
-                    self.pending.add(_observation(video_id, state), arrival_ms / 1000)
+                    self.pending.add(observation_of(video_id, state), arrival_ms / 1000)
                 continue
             # taken by the first creation: kept if that matched a campaign and came in time
             created_ms, matched = first[video_id]

@@ -251,8 +251,9 @@ class StatsObservation:
 Observation = StatusObservation | StatsObservation
 
 
-def _observation(video_id: str, state: VideoState) -> Observation:
-    """The one event a single-event state stands for (the inverse of ``event.state()``)."""
+def observation_of(video_id: str, state: VideoState) -> Observation:
+    """The one event a single-event state stands for (the inverse of ``event.state()``);
+    raises :class:`VideoStateError` for a state that joins several events or none."""
     if state.status_at is not None and state.stats_observed_at is None:
         return StatusObservation(video_id, state.status_at, state.removed)
     if state.status_at is None and state.stats_observed_at is not None:
@@ -329,7 +330,7 @@ class PendingBuffer:
         while pos < len(raw):
             millis, pos = _get_varint(raw, pos)
             state, pos = VideoState.decode_at(raw, pos)
-            self.add(_observation(video_id, state), _unzigzag(millis) / 1000)
+            self.add(observation_of(video_id, state), _unzigzag(millis) / 1000)
 
     def take(self, video_id: str) -> VideoState | None:
         """Remove the events held for ``video_id`` (its created event has arrived) and return
