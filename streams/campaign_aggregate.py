@@ -140,7 +140,7 @@ class CampaignAggregate:
             if orphan is not None:
                 state = state.merge(orphan)
             # one string per creator, shared by all their videos
-            kept = None if state is UNOBSERVED or state == UNOBSERVED else state
+            kept = state if state.observed else None
             entry = (sys.intern(video.creator_id), video.minute, kept)
             self.entries[video_id] = entry
             self.minute_videos.setdefault(video.minute, 0)

@@ -225,7 +225,7 @@ class TallyBook:
             if is_new:
                 new_videos.append(item)
                 videos.append((item.video_id, item.creator_id, item.minute))
-            if state is not UNOBSERVED and state != UNOBSERVED:
+            if state.observed:
                 states.append((item.video_id, state))
             if first_new < 0:
                 first_new = position

@@ -38,7 +38,7 @@ def state_to_json(state: VideoState) -> list | None:
     """A state as a JSON list ``[status_at, removed, observed_at, views, likes, shares,
     comments]`` (times in epoch microseconds, ``null`` when not observed; ``removed`` 0/1),
     or None for :data:`UNOBSERVED`."""
-    if state == UNOBSERVED:
+    if not state.observed:
         return None
     return [state.status_at, int(state.removed), state.stats_observed_at, *state.engagement]
 
@@ -126,7 +126,7 @@ class CampaignVideoBatch(Contracted):
 
 def _item(video: CampaignVideo) -> list:
     item: list = [video.video_id, video.creator_id, video.minute, video.created_at]
-    if video.state is not UNOBSERVED and video.state != UNOBSERVED:
+    if video.state.observed:
         item.append(state_to_json(video.state))
     return item
 

@@ -107,6 +107,11 @@ class VideoState:
         return not self.removed
 
     @property
+    def observed(self) -> bool:
+        """Whether any status or stats event was seen (False: the state equals :data:`UNOBSERVED`)."""
+        return self.status_at is not None or self.stats_observed_at is not None
+
+    @property
     def engagement(self) -> tuple[int, int, int, int]:
         """``(views, likes, shares, comments)`` of the latest snapshot (zeros before any)."""
         return (self.views, self.likes, self.shares, self.comments)
@@ -132,7 +137,7 @@ class VideoState:
     def merge(self, other: VideoState) -> VideoState:
         """The join of two states: the latest status ((at, removed) greatest) and the latest
         snapshot (greatest observed_at; equal: counter by counter maximum)."""
-        if other is self or (other.status_at is None and other.stats_observed_at is None):
+        if other is self or not other.observed:
             return self  # the same state, or one that observed nothing (a plain creation)
         status_at, removed = self.status_at, self.removed
         if other.status_at is not None and (
