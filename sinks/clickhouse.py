@@ -23,13 +23,15 @@ from clickhouse_driver.errors import Error as ClickHouseError
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, wait_exponential
 
 from forgood.domain.errors import SinkUnavailable
-from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.records import CampaignChange, CampaignMinute, CampaignTotal, CampaignVideoRow
 from forgood.domain.settings import Settings
 from sinks import metrics
 from sinks.schema import TABLES, Table, migrate, require_columns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A row of one of :data:`sinks.schema.TABLES`.
+Row = CampaignTotal | CampaignMinute | CampaignVideoRow | CampaignChange
 
 
 def connect(settings: Settings) -> Client:
@@ -55,7 +57,7 @@ class ClickHouseSink:
         self.database = settings.clickhouse.database
         self.client = client or connect(settings)
         #: Per table, in write order: the newest buffered row per key (``row.key()``).
-        self._buffers: dict[Table, dict[bytes, CampaignTotal | CampaignMinute]] = {t: {} for t in TABLES}
+        self._buffers: dict[Table, dict[bytes, Row]] = {t: {} for t in TABLES}
         self._table_of = {t.contract.record: t for t in TABLES}
         #: When the worker published each buffered row (epoch s), for the freshness histogram.
         self._published_at: dict[Table, dict[bytes, float]] = {t: {} for t in TABLES}
@@ -68,8 +70,9 @@ class ClickHouseSink:
         self._retrying(lambda: migrate(self.client, self.database), "migrate schema")
         self._retrying(lambda: require_columns(self.client, self.database), "check the schema")
 
-    def add(self, record: CampaignTotal | CampaignMinute, published_at: float | None = None) -> None:
-        """Buffer one row, keeping only the newest version per key. Never blocks.
+    def add(self, record: Row, published_at: float | None = None) -> None:
+        """Buffer one row, keeping only the newest version per key (the last added on a tie;
+        immutable rows, which have no version: the last added). Never blocks.
 
         ``published_at`` (epoch s) is when the worker published the row — its Kafka record's
         timestamp — and feeds ``forgood_counted_to_visible_seconds`` once the row is written.
@@ -80,9 +83,10 @@ class ClickHouseSink:
         buffer = self._buffers[table]
         key = record.key()
         old = buffer.get(key)
-        if old is None or record.version >= old.version:
+        version = table.contract.version_field
+        if old is None or version is None or getattr(record, version) >= getattr(old, version):
             buffer[key] = record
-            if published_at is not None:
+            if published_at is not None and table.freshness:
                 self._published_at[table][key] = published_at
 
     @property

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-SINK_RECORDS = Counter("forgood_sink_records_total", "Aggregate records consumed by the sink.", ["kind"])
-SINK_BAD_RECORDS = Counter("forgood_sink_bad_records_total", "Aggregate records that could not be decoded.")
+SINK_RECORDS = Counter("forgood_sink_records_total", "Records consumed by the sink, by kind of row.", ["kind"])
+SINK_BAD_RECORDS = Counter("forgood_sink_bad_records_total", "Records the sink could not decode (skipped).")
 SINK_BATCH_ROWS = Histogram(
     "forgood_sink_batch_rows", "Rows per ClickHouse write.", buckets=(1, 10, 100, 1000, 5000, 20000, 100000)
 )

@@ -1,6 +1,7 @@
 """The sink process (``forgood sink``; ``forgood run`` starts it): Kafka -> ClickHouse.
 
-A kafka-python consumer reads every partition of the totals and minutes topics, assigned
+A kafka-python consumer reads every partition of the topics of :data:`sinks.schema.TABLES`
+(per-video audit rows, totals, minutes, campaign changes), assigned
 manually, and stores its offsets under group ``<app_id>-sink`` with auto-commit off (no group
 membership: one sink per deployment; aggregate volume is small). Group membership was tried
 with Apache Kafka and dropped: kafka-python 3.0.12's ``poll()`` hung for good after a
@@ -23,12 +24,11 @@ from kafka.errors import KafkaError
 from forgood.domain import kafka as kafka_clients
 from forgood.domain.errors import SinkError
 from forgood.domain.observability import CONSUMER_LAG, serve_metrics
-from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.domain.settings import Settings
 from forgood.domain.signals import stop_on_signals
 from forgood.domain.topics import ensure_topics
 from sinks import metrics
-from sinks.clickhouse import ClickHouseSink
+from sinks.clickhouse import ClickHouseSink, Row
 from sinks.schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -47,23 +47,23 @@ def make_consumer(settings: Settings) -> KafkaConsumer:
     consumer.assign(
         [
             TopicPartition(topic, partition)
-            for topic in (settings.totals_topic, settings.minutes_topic)
+            for topic in dict.fromkeys(table.topic(settings) for table in TABLES)
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
     )
     return consumer
 
 
-def decode(settings: Settings, topic: str, value: bytes) -> CampaignTotal | CampaignMinute | None:
-    """Decode an aggregate record; None (and a metric, and a log line) if it is corrupt."""
+def decode(settings: Settings, topic: str, value: bytes) -> list[Row]:
+    """The rows of one record of ``topic``; none (and a metric, and a log line) if it is corrupt."""
     table = next((t for t in TABLES if t.topic(settings) == topic), TABLES[-1])
     metrics.SINK_RECORDS.labels(table.label).inc()
     try:
-        return table.contract.from_bytes(value)
+        return table.decode(value)
     except (ValueError, TypeError) as exc:
         metrics.SINK_BAD_RECORDS.inc()
-        log.error("skipping corrupt aggregate record on %s: %s", topic, exc)
-        return None
+        log.error("skipping corrupt record on %s: %s", topic, exc)
+        return []
 
 
 def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -78,8 +78,7 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
         log.critical("%s", exc)
         raise SystemExit(f"forgood sink: {exc}") from None
     consumer = make_consumer(settings)
-    log.info("sink writing %s and %s to %s",
-             settings.totals_topic, settings.minutes_topic, settings.clickhouse.database)
+    log.info("sink writing %s to %s", ", ".join(t.topic(settings) for t in TABLES), settings.clickhouse.database)
     try:
         uncommitted = False
         while not stop.is_set():
@@ -93,9 +92,10 @@ def run_sink(settings: Settings, stop: threading.Event | None = None) -> None:
                 continue
             for tp, records in polled.items():
                 for record in records:
-                    row = decode(settings, tp.topic, record.value)
-                    if row is not None:  # the record's timestamp: when the worker published it
-                        sink.add(row, record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else None)
+                    # the record's timestamp: when the worker published it
+                    published = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else None
+                    for row in decode(settings, tp.topic, record.value):
+                        sink.add(row, published)
                     uncommitted = True
             if uncommitted and (sink.due() or not sink.buffered):
                 sink.flush()

@@ -16,6 +16,13 @@ they create exactly the contracts' columns and key, and :func:`check_columns` co
 live database with the contracts (the sink refuses to start on a mismatch:
 :func:`require_columns`).
 
+Migration 3 (issue 14) adds the audit trail: ``campaign_videos_versions`` (one row per
+campaign and video, versioned like the aggregates; the ``campaign_videos`` view picks the
+newest, so it is exact without FINAL), ``campaign_changes_versions`` (immutable rows, one per
+applied change of a campaign's terms; re-delivered rows collapse into one in the
+``campaign_changes`` view) and ``settlements`` (immutable: one row per settled statement,
+written by ``forgood settle``, never by the sink).
+
 Migration 2 (issue 13) adds ``removed, views, likes, shares, comments`` to
 ``campaign_totals_versions`` with ``DEFAULT 0`` — rows written before read as 0 — and
 recreates the ``campaign_totals`` view to show them. 18.16 knows neither ``ADD COLUMN IF NOT
@@ -35,7 +42,7 @@ from clickhouse_driver.errors import ServerException
 
 from forgood.domain.contracts import RecordContract
 from forgood.domain.errors import SinkError
-from forgood.domain.records import CampaignMinute, CampaignTotal
+from forgood.domain.records import CampaignChange, CampaignMinute, CampaignTotal, CampaignVideoRow, CampaignVideoRows
 from forgood.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,18 @@ class Table:
     topic_setting: str
     #: The ``kind`` label of its rows in the sink's metrics.
     label: str
+    #: The record class on the topic when it is not the row itself: a batch whose
+    #: ``expand()`` gives the rows (:class:`~forgood.domain.records.CampaignVideoRows`).
+    wire: type | None = None
+    #: Whether its rows feed ``forgood_counted_to_visible_seconds`` (the aggregates do).
+    freshness: bool = True
+
+    def decode(self, raw: bytes) -> list:
+        """The rows one Kafka record of :meth:`topic` holds; raises ``ValueError`` /
+        ``TypeError`` when it is not such a record."""
+        if self.wire is None:
+            return [self.contract.from_bytes(raw)]
+        return self.wire.from_bytes(raw).expand()  # type: ignore[attr-defined]
 
     def topic(self, settings: Settings) -> str:
         return getattr(settings, self.topic_setting)
@@ -64,8 +83,12 @@ class Table:
 
 TOTALS = Table("campaign_totals_versions", CampaignTotal.contract, "totals_topic", "total")
 MINUTES = Table("campaign_minutes_versions", CampaignMinute.contract, "minutes_topic", "minute")
-#: Every table the sink writes, in the order it writes them.
-TABLES: tuple[Table, ...] = (TOTALS, MINUTES)
+VIDEOS = Table("campaign_videos_versions", CampaignVideoRow.contract, "video_rows_topic", "video",
+               wire=CampaignVideoRows, freshness=False)
+CHANGES = Table("campaign_changes_versions", CampaignChange.contract, "changes_topic", "change", freshness=False)
+#: Every table the sink writes, in the order it writes them (per-video rows before the
+#: aggregates they add up to, so a reader that sees a total finds its videos).
+TABLES: tuple[Table, ...] = (VIDEOS, TOTALS, MINUTES, CHANGES)
 
 #: (number, statements) — append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -162,6 +185,99 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 FROM {db}.campaign_totals_versions
                 GROUP BY campaign_id
             )
+            """,
+        ],
+    ),
+    (
+        3,
+        [
+            # issue 14: the audit trail. One row per campaign and video; the newest version wins.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.campaign_videos_versions (
+                campaign_id String,
+                video_id String,
+                creator_id String,
+                created_at DateTime('UTC'),
+                minute DateTime('UTC'),
+                status String,
+                status_at DateTime('UTC'),
+                reason String,
+                views UInt64,
+                likes UInt64,
+                shares UInt64,
+                comments UInt64,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (campaign_id, video_id)
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS {db}.campaign_videos AS
+            SELECT
+                campaign_id,
+                video_id,
+                tupleElement(latest, 1) AS creator_id,
+                tupleElement(latest, 2) AS created_at,
+                tupleElement(latest, 3) AS minute,
+                tupleElement(latest, 4) AS status,
+                tupleElement(latest, 5) AS status_at,
+                tupleElement(latest, 6) AS reason,
+                tupleElement(latest, 7) AS views,
+                tupleElement(latest, 8) AS likes,
+                tupleElement(latest, 9) AS shares,
+                tupleElement(latest, 10) AS comments
+            FROM (
+                SELECT campaign_id, video_id,
+                       argMax(tuple(creator_id, created_at, minute, status, status_at, reason,
+                                    views, likes, shares, comments), version) AS latest
+                FROM {db}.campaign_videos_versions
+                GROUP BY campaign_id, video_id
+            )
+            """,
+            # Immutable rows: a row re-delivered to the sink is the same row (same key, same
+            # values); the view shows each once, whether or not parts have merged.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.campaign_changes_versions (
+                campaign_id String,
+                change_id UInt64,
+                what String,
+                old String,
+                new String,
+                changed_at DateTime('UTC'),
+                changed_by String
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (campaign_id, change_id, what)
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS {db}.campaign_changes AS
+            SELECT
+                campaign_id,
+                change_id,
+                what,
+                tupleElement(latest, 1) AS old,
+                tupleElement(latest, 2) AS new,
+                tupleElement(latest, 3) AS changed_at,
+                tupleElement(latest, 4) AS changed_by
+            FROM (
+                SELECT campaign_id, change_id, what,
+                       any(tuple(old, new, changed_at, changed_by)) AS latest
+                FROM {db}.campaign_changes_versions
+                GROUP BY campaign_id, change_id, what
+            )
+            """,
+            # Written by `forgood settle` only, never changed: one row per settled statement.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.settlements (
+                campaign_id String,
+                as_of DateTime('UTC'),
+                videos UInt64,
+                donation_minor UInt64,
+                paid_minor Int64,
+                currency String,
+                video_ids_sha256 String,
+                settled_at DateTime('UTC'),
+                settled_by String
+            ) ENGINE = MergeTree
+            ORDER BY (campaign_id, as_of)
             """,
         ],
     ),

@@ -9,6 +9,11 @@
 * :class:`CampaignTotal` / :class:`CampaignMinute` — stream to sink: aggregate rows as
   *absolute* values with a ``version``; writing one twice, or an older one after a newer one,
   changes nothing in ClickHouse (the highest version wins).
+* :class:`CampaignVideoRows` — stream to sink: the audit trail (issue 14), one
+  :class:`CampaignVideoRow` per campaign and video that carried one of the campaign's
+  hashtags, with its status (``counted``, ``removed``, ``outside_window``), why, and its
+  latest engagement; versioned like the aggregates, batched per campaign on the wire.
+* :class:`CampaignChange` — CLI to sink: one applied change of a campaign's terms, who made it.
 
 Each record class carries its :class:`~forgood.domain.contracts.RecordContract` as
 ``Record.contract`` (Kafka key, value codec, ClickHouse columns); ``row.key()`` is its Kafka
@@ -29,9 +34,15 @@ from forgood.domain.contracts import Column, Contracted, RecordContract
 from forgood.domain.video_state import UNOBSERVED, VideoState
 
 __all__ = [
-    "UNOBSERVED", "CampaignMinute", "CampaignTotal", "CampaignVideo", "CampaignVideoBatch", "state_from_json",
-    "state_to_json",
+    "STATUSES", "UNOBSERVED", "CampaignChange", "CampaignMinute", "CampaignTotal", "CampaignVideo",
+    "CampaignVideoBatch", "CampaignVideoRow", "CampaignVideoRows", "state_from_json", "state_to_json",
 ]
+
+#: The statuses of a campaign's video in the audit trail (``campaign_videos.status``):
+#: ``counted`` — matched and not removed (it is paid for); ``removed`` — matched, then taken
+#: down (its donation is given back); ``outside_window`` — it carried one of the campaign's
+#: hashtags but was created outside the campaign's window (never paid for).
+STATUSES = ("counted", "removed", "outside_window")
 
 
 def state_to_json(state: VideoState) -> list | None:
@@ -210,4 +221,132 @@ CampaignMinute.contract = RecordContract(
         Column("version", "UInt64"),
     ),
     version_field="version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignVideoRow(Contracted):
+    """One campaign's view of one video: the audit trail's row (``forgood.campaign_videos``).
+
+    ``created_at`` and ``minute`` are the video's event time (epoch s; ``minute`` the start of
+    its minute); ``status`` one of :data:`STATUSES`; ``status_at`` when that status was set
+    (the latest status event's time; the creation time when there was none); ``reason`` why:
+    the latest status event's reason (``moderation``, ``appeal``, ...; empty when there was
+    none), or for ``outside_window`` ``before_start`` / ``after_end``. ``views`` … ``comments``
+    are the latest snapshot (0 before any). The highest ``version`` per (campaign, video) wins.
+    """
+
+    campaign_id: str
+    video_id: str
+    creator_id: str
+    created_at: int
+    minute: int
+    status: str
+    status_at: int
+    reason: str
+    views: int
+    likes: int
+    shares: int
+    comments: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignVideoRows(Contracted):
+    """Audit rows of one campaign sharing one ``version``, sent together (one Kafka record per
+    campaign per processed record, not per video: see :class:`CampaignVideoBatch`).
+
+    ``rows`` holds, per video, ``(video_id, creator_id, created_at, status, status_at, reason,
+    views, likes, shares, comments)``. Wire format: ``[campaign_id, version, [row, ...]]``.
+    """
+
+    campaign_id: str
+    version: int
+    rows: tuple[tuple[str, str, int, str, int, str, int, int, int, int], ...]
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps((self.campaign_id, self.version, self.rows))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CampaignVideoRows:
+        campaign_id, version, rows = orjson.loads(raw)
+        if not isinstance(campaign_id, str) or not isinstance(version, int):
+            raise ValueError("not a CampaignVideoRows record")
+        return cls(campaign_id, version, tuple(
+            (str(v), str(c), int(at), str(status), int(status_at), str(reason), int(vw), int(lk), int(sh), int(cm))
+            for v, c, at, status, status_at, reason, vw, lk, sh, cm in rows
+        ))
+
+    def expand(self) -> list[CampaignVideoRow]:
+        """One :class:`CampaignVideoRow` per video (what the sink writes)."""
+        campaign_id, version = self.campaign_id, self.version
+        return [
+            CampaignVideoRow(campaign_id, v, c, at, at - at % 60, status, status_at, reason, vw, lk, sh, cm, version)
+            for v, c, at, status, status_at, reason, vw, lk, sh, cm in self.rows
+        ]
+
+    @classmethod
+    def chunked(cls, campaign_id: str, version: int, rows: list, size: int) -> list[CampaignVideoRows]:
+        """``rows`` split into records of at most ``size`` (records stay well under 1 MB)."""
+        return [cls(campaign_id, version, tuple(rows[i : i + size])) for i in range(0, len(rows), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignChange(Contracted):
+    """One applied change of a campaign's terms (``forgood campaigns apply``), immutable.
+
+    ``change_id`` is the offset of the campaign record the change was published as on the
+    campaigns topic (so a change re-delivered to the sink is the same row); ``what`` the term
+    (``created`` for a new campaign, else ``price``, ``cap``, ``currency``, ``starts_at``,
+    ``ends_at`` or ``hashtags``), ``old`` and ``new`` its values as text (``""``: none);
+    ``changed_at`` epoch s; ``changed_by`` who applied it.
+    """
+
+    campaign_id: str
+    change_id: int
+    what: str
+    old: str
+    new: str
+    changed_at: int
+    changed_by: str
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CampaignChange:
+        return cls(**orjson.loads(raw))
+CampaignVideoRows.contract = RecordContract(CampaignVideoRows, key_fields=("campaign_id",))
+CampaignVideoRow.contract = RecordContract(
+    CampaignVideoRow,
+    key_fields=("campaign_id", "video_id"),
+    columns=(
+        Column("campaign_id", "String"),
+        Column("video_id", "String"),
+        Column("creator_id", "String"),
+        Column("created_at", "DateTime('UTC')"),
+        Column("minute", "DateTime('UTC')"),
+        Column("status", "String"),
+        Column("status_at", "DateTime('UTC')"),
+        Column("reason", "String"),
+        Column("views", "UInt64"),
+        Column("likes", "UInt64"),
+        Column("shares", "UInt64"),
+        Column("comments", "UInt64"),
+        Column("version", "UInt64"),
+    ),
+    version_field="version",
+)
+CampaignChange.contract = RecordContract(
+    CampaignChange,
+    key_fields=("campaign_id", "change_id", "what"),
+    columns=(
+        Column("campaign_id", "String"),
+        Column("change_id", "UInt64"),
+        Column("what", "String"),
+        Column("old", "String"),
+        Column("new", "String"),
+        Column("changed_at", "DateTime('UTC')"),
+        Column("changed_by", "String"),
+    ),
 )

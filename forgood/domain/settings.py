@@ -159,6 +159,16 @@ class Settings(BaseSettings):
         return self.topic("forgood-campaign-minutes")
 
     @property
+    def video_rows_topic(self) -> str:
+        """Per-video audit rows (:class:`~forgood.domain.records.CampaignVideoRows`), stream to sink."""
+        return self.topic("forgood-campaign-video-rows")
+
+    @property
+    def changes_topic(self) -> str:
+        """Applied changes of campaign terms (:class:`~forgood.domain.records.CampaignChange`), CLI to sink."""
+        return self.topic("forgood-campaign-changes")
+
+    @property
     def dlq_topic(self) -> str:
         return f"{self.video_topic}.dlq"
 

@@ -47,6 +47,8 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.campaign_videos_topic, n),
         TopicSpec(settings.totals_topic, n, compacted=True),
         TopicSpec(settings.minutes_topic, n, compacted=True),
+        TopicSpec(settings.video_rows_topic, n),
+        TopicSpec(settings.changes_topic, 1, compacted=True),
     ]
 
 
