@@ -386,6 +386,12 @@ from forgood.serve.cli import serve_command  # noqa: E402  (imports only typer; 
 
 app.command("serve")(serve_command)
 
+# --- audit: statement, settle, reconcile, video ------------------------------------------
+from forgood.cli import reconciling, statements  # noqa: E402
+
+statements.register(app)
+reconciling.register(app)
+
 
 @app.command()
 def demo(
