@@ -2,8 +2,124 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from forgood.audit.reconcile_diff import CampaignReconciliation, ReconcileResult
+
+#: Differing minutes and videos listed per campaign (``--json`` lists them all, up to 1000 each).
+SHOWN = 10
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``forgood`` command line."""
+    app.command("reconcile")(reconcile_command)
+
+
+def reconcile_command(
+    campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign (default: every campaign)."),
+    from_source: bool = typer.Option(
+        False, "--from-source",
+        help="Also recount from the source topics (video-created, video-status, video-stats), read end to end "
+        "with the worker's rules, and compare every video's row.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON instead of tables."),
+    timeout: float = typer.Option(300.0, "--timeout", min=1.0,
+                                  help="Seconds allowed to read the source topics to their end (--from-source)."),
+) -> None:
+    """Recount every campaign from its per-video rows in ClickHouse (campaign_videos) — and with
+    --from-source from the source topics too — and compare with campaign_totals and
+    campaign_minutes. Prints one row per campaign, then the first differing videos or minutes.
+    Exit code 0 when everything agrees, 1 when anything differs, 2 on an error."""
+    import orjson
+
+    from forgood.audit.reconcile import reconcile
+    from forgood.cli.cli import _fail, _settings, console
+    from forgood.domain.errors import ForgoodError
+
+    settings = _settings()
+    try:
+        result = reconcile(settings, campaign, from_source, source_timeout_s=timeout)
+    except ForgoodError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_result(console, result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def print_result(console: Console, result: ReconcileResult) -> None:
+    """The per-campaign table, what was read of the source, then each differing campaign's
+    first differences (every total, at most :data:`SHOWN` minutes and videos)."""
+    console.print(result_table(result))
+    if result.source_summary is not None:
+        summary = result.source_summary
+        bad = sum(summary["bad"].values())
+        read = summary["read"]
+        console.print(
+            f"source: read {read['created']:,} created, {read['status']:,} status, {read['stats']:,} stats event(s); "
+            f"{bad:,} bad (skipped, as the worker dead-letters them"
+            + (": " + ", ".join(f"{k} {n}" for k, n in summary["bad"].items()) if bad else "")
+            + f"); {summary['ignored']:,} status/stats event(s) of videos never created ignored",
+            soft_wrap=True, highlight=False, markup=False)
+    for checked in result.campaigns:
+        if not checked.ok:
+            print_differences(console, checked)
+    if result.ok:
+        what = "campaign_videos and the source topics" if result.from_source else "campaign_videos"
+        console.print(f"all {len(result.campaigns)} campaign(s) agree with {what}", highlight=False)
+
+
+def print_differences(console: Console, checked: CampaignReconciliation) -> None:
+    """One campaign's differences, one line each, never wrapped inside a line."""
+    console.print(f"\n{checked.campaign_id}: {len(checked.differences)} difference(s)", soft_wrap=True,
+                  highlight=False, markup=False, style="bold")
+    for kind, limit in (("campaign", None), ("total", None), ("minute", SHOWN), ("video", SHOWN)):
+        found = checked.count(kind)
+        shown = checked.first(kind, found if limit is None else limit)
+        for difference in shown:
+            console.print("  " + difference.text(), soft_wrap=True, highlight=False, markup=False)
+        if found > len(shown):
+            console.print(f"  … and {found - len(shown):,} more {kind} difference(s) (--json lists them)",
+                          soft_wrap=True, highlight=False, markup=False)
+
+
+def result_table(result: ReconcileResult) -> Table:
+    """One row per campaign: videos, donation and removed as campaign_totals / the recount of
+    campaign_videos / the source's recount (with --from-source), and the verdict."""
+    from rich.table import Table
+
+    from forgood.audit.recount import Figures
+    from forgood.domain.money import format_minor
+
+    sides = "totals / rows / source" if result.from_source else "totals / rows"
+    table = Table(title="forgood reconcile: campaign_totals against recounts", title_justify="left")
+    table.add_column("campaign", overflow="fold")
+    table.add_column(f"videos ({sides})", justify="right")
+    table.add_column(f"donation ({sides})", justify="right")
+    table.add_column(f"removed ({sides})", justify="right")
+    table.add_column("verdict")
+
+    def money(minor: int | None, currency: str | None) -> str:
+        if minor is None:
+            return "?"
+        return format_minor(minor, currency) if currency else f"{minor:,} minor"
+
+    for checked in result.campaigns:
+        figures: list[Figures] = [checked.totals, checked.rows]
+        if checked.source is not None:
+            figures.append(checked.source)
+        table.add_row(
+            checked.campaign_id,
+            " / ".join(f"{f.videos:,}" for f in figures),
+            " / ".join(money(f.donation_minor, checked.currency) for f in figures),
+            " / ".join(f"{f.removed:,}" for f in figures),
+            "OK" if checked.ok else f"DIFFERS ({len(checked.differences):,})",
+        )
+    return table
