@@ -1,8 +1,12 @@
 """The HTTP side of ``forgood serve``: JSON API, Server-Sent Events and the counter pages.
 
 :func:`make_app` builds an aiohttp application over a :class:`~serve.state.CounterState`;
-it does no I/O of its own besides answering requests, so tests drive it with an in-memory
-state. Read-only: GET/HEAD (and OPTIONS for CORS pre-flights); every other method is a 405.
+the counters are answered from that in-memory state, so tests drive it with one. The two
+per-video answers — ``GET /api/campaigns/{id}/videos/{video_id}`` ("did my video count?")
+and the ``top_videos`` of ``GET /api/campaigns/{id}`` — are read from ClickHouse through a
+:class:`~forgood.serve.videos.VideoReader` (bounded waits; 503 / the last list when
+ClickHouse cannot answer); without one the lookup answers 503 and ``top_videos`` is null.
+Read-only: GET/HEAD (and OPTIONS for CORS pre-flights); every other method is a 405.
 """
 
 from __future__ import annotations
@@ -10,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import fields
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from forgood.domain.events import MAX_ID_LENGTH
 from forgood.serve.openapi import OPENAPI
 from forgood.serve.state import CAMPAIGN_ID, CounterState
+from forgood.serve.videos import NO_TOP_VIDEOS, ClickHouseUnavailable, VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,7 @@ STATE_KEY = web.AppKey("state", CounterState)
 HEARTBEAT_KEY = web.AppKey("heartbeat_s", float)
 PAGES_KEY = web.AppKey("pages", dict)
 FRAMES_KEY = web.AppKey("frames", dict)
+VIDEOS_KEY = web.AppKey("videos", VideoReader)
 
 #: JSON answers may be cached this long (seconds): counters move, so keep it short.
 JSON_MAX_AGE = 1
@@ -35,17 +44,19 @@ _ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
 
 
 class ApiError(Exception):
-    """An HTTP error the middleware answers as ``{"error": ..., "message": ...}``."""
+    """An HTTP error the middleware answers as ``{"error": ..., "message": ...}``; ``code``
+    (the ``error`` field) defaults to the status's usual one."""
 
-    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
 
 
-def error_response(status: int, message: str, headers: dict | None = None) -> web.Response:
-    code = _ERROR_CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+def error_response(status: int, message: str, headers: dict | None = None, code: str | None = None) -> web.Response:
+    code = code or _ERROR_CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     return web.Response(status=status, body=orjson.dumps({"error": code, "message": message}),
                         content_type="application/json", headers={"Cache-Control": "no-store", **(headers or {})})
 
@@ -85,11 +96,47 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
+    """The campaign's counters (as listed) plus ``top_videos`` and ``top_videos_as_of``: its
+    most-viewed counted videos, read from ClickHouse at most ``TOP_TTL_S`` ago (the counters
+    are answered even when ClickHouse is not: the last list read, or null)."""
     cid = _campaign_id(request)
-    view = _state(request).view(cid)
+    reader = request.app.get(VIDEOS_KEY)
+    top = NO_TOP_VIDEOS if reader is None else await reader.top(cid)
+    view = _state(request).view(cid)  # after the read: the newest counters
     if view is None:  # removed since the check
         raise ApiError(404, f"no campaign {cid!r}")
-    return json_response(request, view)
+    return json_response(request, {**{f.name: getattr(view, f.name) for f in fields(view)}, **top.to_json()})
+
+
+def _video_id(request: web.Request) -> str:
+    """The percent-decoded ``{video_id}`` of the path (a ``/`` in an id comes as ``%2F``):
+    400 when it does not decode to UTF-8 or is longer than event ids may be."""
+    raw = request.rel_url.raw_path.rsplit("/", 1)[-1]
+    try:
+        video_id = unquote(raw, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"malformed video id {raw[:40]!r}: it is not UTF-8 once percent-decoded") from None
+    if not 1 <= len(video_id) <= MAX_ID_LENGTH:
+        raise ApiError(400, f"malformed video id: {len(video_id)} characters long; video ids have 1 to "
+                            f"{MAX_ID_LENGTH}")
+    return video_id
+
+
+async def get_video(request: web.Request) -> web.Response:
+    """Did a video count for a campaign? Its status in the campaign's audit trail (``unknown``
+    when the campaign never saw it); 404 for an unknown campaign, 503 when ClickHouse cannot
+    answer within the reader's timeout."""
+    cid = _campaign_id(request)
+    video_id = _video_id(request)
+    reader = request.app.get(VIDEOS_KEY)
+    if reader is None:
+        raise ApiError(503, "video lookups need ClickHouse, which this service was not given",
+                       code="unavailable")
+    try:
+        found = await reader.lookup(cid, video_id)
+    except ClickHouseUnavailable as exc:
+        raise ApiError(503, f"cannot look the video up: {exc}", {"Retry-After": "5"}, code="unavailable") from None
+    return json_response(request, found.to_json())
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -208,7 +255,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.headers)
+        return error_response(exc.status, exc.message, exc.headers, exc.code)
     except web.HTTPException as exc:
         if exc.status_code < 400:
             raise
@@ -234,10 +281,14 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
         response.headers.setdefault("Cache-Control", "public, max-age=300")
 
 
-def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path = STATIC) -> web.Application:
-    """The aiohttp application for ``state``."""
+def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path = STATIC,
+             videos: VideoReader | None = None) -> web.Application:
+    """The aiohttp application for ``state``; ``videos`` reads the per-video answers (closed
+    with the application)."""
     app = web.Application(middlewares=[json_errors])
     app[STATE_KEY] = state
+    if videos is not None:
+        app[VIDEOS_KEY] = videos
     app[HEARTBEAT_KEY] = heartbeat_s
     app[FRAMES_KEY] = {}
     app[PAGES_KEY] = {name: (static_dir / f"{name}.html").read_bytes() for name in ("index", "campaign", "embed")}
@@ -246,6 +297,7 @@ def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path
         ("/api/campaigns", list_campaigns),
         ("/api/campaigns/{id}", get_campaign),
         ("/api/campaigns/{id}/events", campaign_events),
+        ("/api/campaigns/{id}/videos/{video_id}", get_video),
         ("/api/events", all_events),
         ("/api/openapi.json", openapi),
     ):
@@ -269,4 +321,9 @@ def make_app(state: CounterState, *, heartbeat_s: float = 15.0, static_dir: Path
         state.close_subscribers()
 
     app.on_shutdown.append(_close_streams)
+    if videos is not None:
+        async def _close_videos(app: web.Application) -> None:
+            videos.close()
+
+        app.on_cleanup.append(_close_videos)
     return app

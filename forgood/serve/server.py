@@ -4,7 +4,8 @@ Why a process of its own rather than the stream worker's Faust web server: that 
 disabled (``web_enabled=False``) and workers scale, rebalance and restart independently —
 a counter page must not blink when a worker is SIGKILLed, and public, read-only traffic
 should not share a process with the code that counts money. The service only reads: it
-follows the same topics the sink follows and writes nothing anywhere.
+follows the same topics the sink follows and writes nothing anywhere; video lookups and top
+videos are read from ClickHouse when asked (:mod:`forgood.serve.videos`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from forgood.serve.api import make_app
 from forgood.serve.settings import ServeSettings
 from forgood.serve.sources import Follower
 from forgood.serve.state import CounterState
+from forgood.serve.videos import VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,8 @@ async def serve(settings: Settings, serve_settings: ServeSettings, stop: asyncio
     """Answer HTTP on the configured address and follow the topics until ``stop`` is set."""
     stop = stop or asyncio.Event()
     state = CounterState()
-    app = make_app(state)
+    videos = VideoReader.from_settings(settings)  # per-video answers, read from ClickHouse when asked
+    app = make_app(state, videos=videos)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, serve_settings.host, serve_settings.port)
@@ -52,6 +55,7 @@ async def serve(settings: Settings, serve_settings: ServeSettings, stop: asyncio
         while True:
             await asyncio.sleep(60)
             state.prune()
+            videos.forget(lambda campaign_id: campaign_id in state)
 
     pruner = asyncio.create_task(prune(), name="prune")
     stopped = asyncio.create_task(stop.wait())
