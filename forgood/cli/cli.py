@@ -116,21 +116,66 @@ def stack_status() -> None:
 # --- campaigns ---------------------------------------------------------------------------
 
 @campaigns_app.command("apply")
-def campaigns_apply(file: Path = typer.Argument(..., exists=False, help="Campaigns YAML file.")) -> None:
-    """Validate FILE and publish its campaigns; publish nothing if any campaign is invalid."""
+def campaigns_apply(
+    file: Path = typer.Argument(..., exists=False, help="Campaigns YAML file."),
+    by: str | None = typer.Option(None, "--by", help="Who applies, kept in the campaign history "
+                                  "(default: the OS user)."),
+) -> None:
+    """Validate FILE and publish its campaigns; publish nothing if any campaign is invalid.
+
+    Every change of a campaign's terms (price, cap, currency, window, hashtags; a new campaign's
+    initial terms) is recorded with who and when: `forgood campaigns history ID` shows it."""
+    from forgood.cli.campaigns import apply_lines
     from forgood.domain.campaigns import load_campaign_file
-    from forgood.domain.topics import ensure_topics
-    from producers.campaigns import publish_campaigns
+    from producers.campaigns import applier, publish_campaigns
 
     settings = _settings()
     try:
         campaigns = load_campaign_file(file)
-        ensure_topics(settings)
-        publish_campaigns(settings, campaigns)
-    except ForgoodError as exc:
-        _fail(exc)
+        report = publish_campaigns(settings, campaigns, applier(by))
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
     console.print(f"published {len(campaigns)} campaign(s) to {settings.campaigns_topic}: "
-                  + ", ".join(c.id for c in campaigns))
+                  + ", ".join(c.id for c in campaigns), highlight=False)
+    for line in apply_lines(report):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+@campaigns_app.command("history")
+def campaigns_history(
+    campaign_id: str = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON (a list, oldest first)."),
+) -> None:
+    """Show every recorded change of a campaign's terms, oldest first: when (UTC), who, what,
+    old → new. Read from ClickHouse (`campaign_changes`, written by the sink)."""
+    import json
+
+    from clickhouse_driver.errors import Error as ClickHouseError
+
+    from forgood.audit.history import read_changes
+    from forgood.cli.campaigns import history_json, history_table
+    from sinks.clickhouse import connect
+
+    settings = _settings()
+    try:
+        target = settings.clickhouse
+        client = connect(settings)
+    except (ForgoodError, ValueError) as exc:
+        _fail(exc)
+    try:
+        changes = read_changes(client, target.database, campaign_id)
+    except (ClickHouseError, OSError) as exc:
+        _fail(ConnectionError(f"ClickHouse at {target.host}:{target.port} failed: {exc} "
+                              "(is it up? `forgood stack status`)"))
+    finally:
+        client.disconnect()
+    if as_json:
+        typer.echo(json.dumps(history_json(changes), indent=2))
+    elif not changes:
+        console.print(escape(f"campaign {campaign_id!r} has no recorded history (never applied, or the sink has "
+                             "not written its changes yet: is `forgood sink` running?)"), highlight=False)
+    else:
+        console.print(history_table(campaign_id, changes))
 
 
 @campaigns_app.command("validate")
