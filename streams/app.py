@@ -44,7 +44,7 @@ from mode.types.signals import BaseSignalT
 
 from forgood.domain.kafka import bootstrap_servers
 from forgood.domain.observability import CONSUMER_LAG
-from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch, CampaignVideoRows
 from forgood.domain.settings import Settings
 from forgood.domain.topics import TopicSpec
 from streams import faust_patches, metrics
@@ -99,6 +99,7 @@ class FaustOutputs:
         self.campaign_videos = raw_topic(app, settings.campaign_videos_topic, n)
         self.totals = raw_topic(app, settings.totals_topic, n)
         self.minutes = raw_topic(app, settings.minutes_topic, n)
+        self.rows = raw_topic(app, settings.video_rows_topic, n)
         self.dlqs = {source: raw_topic(app, settings.dlq_topic_for(source), n) for source in settings.source_topics}
 
     def forward(self, batch: CampaignVideoBatch) -> None:
@@ -109,6 +110,9 @@ class FaustOutputs:
 
     def minute(self, row: CampaignMinute) -> None:
         self.minutes.send_soon(key=row.key(), value=row.to_bytes())
+
+    def video_rows(self, rows: CampaignVideoRows) -> None:
+        self.rows.send_soon(key=rows.key(), value=rows.to_bytes())
 
     def dead_letter(self, record: SourceRecord, headers: list[tuple[str, bytes]]) -> None:
         self.dlqs[record.topic].send_soon(key=record.key, value=record.value, headers=headers)

@@ -49,12 +49,17 @@ from forgood.domain.video_state import UNOBSERVED, VideoState
 
 
 class MatchedVideo(NamedTuple):
-    """A video matched to the campaign: who made it and its event-time minute (epoch s).
+    """A video matched to the campaign: who made it and its event time (whole epoch seconds).
     (A named tuple: one is made per forwarded item, and a frozen dataclass costs ~3× more.)"""
 
     video_id: str
     creator_id: str
-    minute: int
+    created_s: int
+
+    @property
+    def minute(self) -> int:
+        """Start of the event-time minute (epoch s)."""
+        return self.created_s - self.created_s % 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +93,16 @@ class Change(NamedTuple):
     totals_changed: bool
 
 
-#: What the aggregate keeps per video: ``(creator_id, minute, state)``, ``state`` None while
+#: What the aggregate keeps per video: ``(creator_id, created_s, state)`` (``created_s`` its
+#: event time in whole epoch seconds), ``state`` None while
 #: nothing but the creation is known. An exact tuple of strings, ints and None is untracked by
 #: Python's cyclic garbage collector, which would otherwise walk every video of every owned
 #: campaign at each full collection (measured: a third of the counting stage's time).
 Entry = tuple[str, int, VideoState | None]
+
+
+#: A row of the audit trail as :meth:`CampaignAggregate.audit_row` gives it.
+AuditRow = tuple[str, str, int, str, int, str, int, int, int, int]
 
 
 def _state(entry: Entry) -> VideoState:
@@ -124,14 +134,27 @@ class CampaignAggregate:
         return None if entry is None else _state(entry)
 
     def match_of(self, video_id: str) -> MatchedVideo | None:
-        """The video's creator and minute; None when it was never observed."""
+        """The video's creator and event time; None when it was never observed."""
         entry = self.entries.get(video_id)
         return None if entry is None else MatchedVideo(video_id, entry[0], entry[1])
+
+    def audit_row(self, video_id: str) -> AuditRow:
+        """The video's row of the audit trail (``campaign_videos``), as
+        :class:`~forgood.domain.records.CampaignVideoRows` carries it: ``(video, creator,
+        created_s, status, status_at, reason, views, likes, shares, comments)``, ``status``
+        ``removed`` or ``counted``, ``status_at`` the latest status event's time in whole
+        seconds (the creation time when there was none). KeyError for a video never observed."""
+        creator_id, created_s, state = self.entries[video_id]
+        if state is None:
+            return (video_id, creator_id, created_s, "counted", created_s, "", 0, 0, 0, 0)
+        status_at = created_s if state.status_at is None else state.status_at // 1_000_000
+        return (video_id, creator_id, created_s, "removed" if state.removed else "counted", status_at,
+                state.reason_text, state.views, state.likes, state.shares, state.comments)
 
     def observe(self, video: MatchedVideo, state: VideoState) -> Change | None:
         """Merge ``state`` into the video's state (adding the video when new); O(1).
 
-        A video's creator and minute are those of its first observation (a video has one
+        A video's creator and event time are those of its first observation (a video has one
         created event; re-deliveries repeat it). Returns None when nothing changed."""
         video_id = video.video_id
         entry = self.entries.get(video_id)
@@ -141,12 +164,13 @@ class CampaignAggregate:
                 state = state.merge(orphan)
             # one string per creator, shared by all their videos
             kept = state if state.observed else None
-            entry = (sys.intern(video.creator_id), video.minute, kept)
+            entry = (sys.intern(video.creator_id), video.created_s, kept)
             self.entries[video_id] = entry
-            self.minute_videos.setdefault(video.minute, 0)
+            minute = video.minute
+            self.minute_videos.setdefault(minute, 0)
             self._enter(entry, +1)
-            self.dirty_minutes.add(video.minute)
-            return Change(video.minute, int(state.counts), True)
+            self.dirty_minutes.add(minute)
+            return Change(minute, int(state.counts), True)
         before = _state(entry)
         merged = before.merge(state)
         if merged is before or merged == before:
@@ -155,10 +179,11 @@ class CampaignAggregate:
         entry = self.entries[video_id] = (entry[0], entry[1], merged)
         self._enter(entry, +1)
         delta = int(merged.counts) - int(before.counts)
+        minute = entry[1] - entry[1] % 60
         if delta:
-            self.dirty_minutes.add(entry[1])
+            self.dirty_minutes.add(minute)
         engagement_moved = merged.counts and merged.engagement != before.engagement
-        return Change(entry[1], delta, bool(delta) or engagement_moved)
+        return Change(minute, delta, bool(delta) or engagement_moved)
 
     def observe_known(self, video_id: str, state: VideoState) -> Change | None:
         """:meth:`observe` for a video whose match (creator, minute) may be known only by an
@@ -178,12 +203,12 @@ class CampaignAggregate:
 
     def _enter(self, entry: Entry, sign: int) -> None:
         """Add (``sign`` +1) or take away (-1) one entry's contribution to every counter."""
-        creator_id, minute, state = entry
+        creator_id, created_s, state = entry
         if state is not None and state.removed:
             self.removed += sign
             return
         self.videos += sign
-        self.minute_videos[minute] += sign
+        self.minute_videos[created_s - created_s % 60] += sign
         left = self.creator_videos.get(creator_id, 0) + sign
         if left:
             self.creator_videos[creator_id] = left

@@ -8,7 +8,8 @@ rebalance callbacks in :mod:`streams.app` only hand it batches and call its name
    ones become dead letters), join them per video, and forward each touched matched video
    with its whole state, keyed by campaign, to the campaign's single owner;
 2. :meth:`~CountingWorker.count_batch` — merge forwarded videos and states into the owner's
-   aggregates, append what changed to the ledger, then publish;
+   aggregates, append what changed to the ledger, send the audit row of every video named
+   (``forgood-campaign-video-rows``), then publish;
 3. :meth:`~CountingWorker.publish` — send the touched campaigns' totals and changed minutes
    as absolute, versioned rows (versions from :mod:`streams.versions`, never from a clock);
 4. :meth:`~CountingWorker.republish_owned` — on a timer: campaigns never published since the
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Generic
 
 from forgood.domain.campaigns import Campaign
-from forgood.domain.records import CampaignTotal, CampaignVideoBatch
+from forgood.domain.records import CampaignTotal, CampaignVideoBatch, CampaignVideoRows
 from forgood.domain.settings import Settings
 from streams import metrics
 from streams.matching import VIDEOS_PER_RECORD, MatchingStage
@@ -47,7 +48,7 @@ from streams.ports import (
     SystemClock,
 )
 from streams.registry import CampaignRegistry
-from streams.tally import TallyBook, ledger_key
+from streams.tally import TallyBook, audit_version, ledger_key
 from streams.video_book import VideoBook
 
 __all__ = [
@@ -119,6 +120,10 @@ class CountingWorker(Generic[Handle]):
             if recorded.entry is not None:
                 key = ledger_key(batch.campaign_id, delivery.offset, recorded.first_new)
                 self.ledger.append(delivery.handle, key, recorded.entry.to_bytes())
+            version = audit_version(delivery.offset)
+            for rows in CampaignVideoRows.chunked(batch.campaign_id, version, recorded.rows, VIDEOS_PER_RECORD):
+                self.outputs.video_rows(rows)
+            metrics.AUDIT_ROWS_PUBLISHED.inc(len(recorded.rows))
             if recorded.new_videos:
                 for item in recorded.new_videos:
                     if item.created_at:

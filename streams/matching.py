@@ -33,19 +33,32 @@ from typing import Generic
 
 from forgood.domain.errors import InvalidEvent, StreamError
 from forgood.domain.events import parse_video_created
-from forgood.domain.records import CampaignVideo, CampaignVideoBatch
+from forgood.domain.records import CampaignVideo, CampaignVideoBatch, CampaignVideoRows
 from forgood.domain.settings import Settings
 from forgood.domain.video_events import parse_video_stats, parse_video_status
-from forgood.domain.video_state import Observation, StatsObservation, StatusObservation, VideoState, epoch_us
+from forgood.domain.video_state import (
+    Observation,
+    StatsObservation,
+    StatusObservation,
+    VideoState,
+    epoch_us,
+    reason_code,
+)
 from streams import metrics
 from streams.ports import Clock, Consumed, Handle, Ledger, Outputs, SourceRecord
 from streams.registry import CampaignRegistry
+from streams.versions import row_version
 from streams.video_book import TOPIC_CODES, KnownVideo, VideoBook, VideoEntry, video_key
 
 log = logging.getLogger(__name__)
 
 #: Videos per forwarded record: ~70 bytes each (~120 with a state), so a record stays far below 1 MB.
 VIDEOS_PER_RECORD = 2000
+
+#: Version of the ``outside_window`` audit rows: below every row a campaign's owner publishes
+#: (:func:`streams.tally.audit_version`), so a video later matched after a campaign change
+#: shows as counted. The row never changes: a video's created event is its only input.
+OUTSIDE_WINDOW_VERSION = row_version(-1, -1)
 
 
 class MatchingStage(Generic[Handle]):
@@ -85,6 +98,7 @@ class MatchingStage(Generic[Handle]):
         now_ms = int(self.clock.time() * 1000)
         index = self.registry.index
         forwards: dict[str, list[CampaignVideo]] = {}
+        outside: dict[str, list] = {}  # campaign -> audit rows of videos outside its window
         entries: dict[tuple[str, int], _PartitionEntry[Handle]] = {}
         valid = unmatched = matched = dropped = 0
         by_topic: dict[str, int] = {}
@@ -103,9 +117,10 @@ class MatchingStage(Generic[Handle]):
             try:
                 if code == "c":
                     video = parse_video_created(raw, now=now, max_future_skew=self._max_skew)
-                    campaigns = tuple(c.id for c in index.match(video.hashtags, video.created_at))
+                    inside, tagged_outside = index.classify(video.hashtags, video.created_at)
+                    campaigns = tuple(c.id for c in inside)
                     known, held, stale = self.book.created(
-                        video.video_id, video.creator_id, video.minute, campaigns, entry
+                        video.video_id, video.creator_id, video.second, campaigns, entry
                     )
                     dropped += stale
                     if known is None:
@@ -113,14 +128,22 @@ class MatchingStage(Generic[Handle]):
                     else:
                         matched += len(known[0])
                         self._forward(forwards, video.video_id, known, held, video.created_at.timestamp())
+                    if tagged_outside:
+                        second = video.second
+                        for campaign in tagged_outside:
+                            if known is None or campaign.id not in known[0]:
+                                why = "before_start" if video.created_at < campaign.starts_at else "after_end"
+                                outside.setdefault(campaign.id, []).append(
+                                    (video.video_id, video.creator_id, second, "outside_window", second, why,
+                                     0, 0, 0, 0))
                 elif code == "s":
                     status = parse_video_status(raw, now=now, max_future_skew=self._max_skew)
                     event: Observation = StatusObservation(
-                        status.video_id, epoch_us(status.at), status.status == "removed"
+                        status.video_id, epoch_us(status.at), status.status == "removed", reason_code(status.reason)
                     )
                     known = self.book.observed(event, entry)
                     if known is not None:
-                        self._forward(forwards, event.video_id, known, event.state(), 0.0)
+                        self._forward(forwards, event.video_id, known, event.state(), float(known[2]))
                 else:
                     stats = parse_video_stats(raw, now=now, max_future_skew=self._max_skew)
                     event = StatsObservation(
@@ -129,7 +152,7 @@ class MatchingStage(Generic[Handle]):
                     )
                     known = self.book.observed(event, entry)
                     if known is not None:
-                        self._forward(forwards, event.video_id, known, event.state(), 0.0)
+                        self._forward(forwards, event.video_id, known, event.state(), float(known[2]))
             except InvalidEvent as exc:
                 self._dead_letter(record, exc)
                 continue
@@ -143,6 +166,10 @@ class MatchingStage(Generic[Handle]):
         for campaign_id, videos in forwards.items():
             for batch in CampaignVideoBatch.chunked(campaign_id, videos, VIDEOS_PER_RECORD):
                 self.outputs.forward(batch)
+        for campaign_id, rows in outside.items():
+            for audit in CampaignVideoRows.chunked(campaign_id, OUTSIDE_WINDOW_VERSION, rows, VIDEOS_PER_RECORD):
+                self.outputs.video_rows(audit)
+            metrics.AUDIT_ROWS_PUBLISHED.inc(len(rows))
         for topic, n in by_topic.items():
             metrics.EVENTS_CONSUMED.labels(topic).inc(n)
         metrics.EVENTS_VALID.inc(valid)
@@ -157,7 +184,10 @@ class MatchingStage(Generic[Handle]):
         forwards: dict[str, list[CampaignVideo]], video_id: str, known: KnownVideo, state: VideoState,
         created_at: float,
     ) -> None:
-        campaigns, creator_id, minute = known
+        """Forward ``state`` to each of the video's campaigns; ``created_at`` is the event time
+        (exact from a created event, whole seconds from the book otherwise)."""
+        campaigns, creator_id, created_s = known
+        minute = created_s - created_s % 60
         for campaign_id in campaigns:
             forwards.setdefault(campaign_id, []).append(
                 CampaignVideo(campaign_id, video_id, creator_id, minute, created_at, state)

@@ -48,6 +48,11 @@ CAMPAIGN_VIDEOS_DUPLICATE = Counter(
 AGGREGATES_PUBLISHED = Counter(
     "forgood_aggregates_published_total", "Aggregate rows published for the sink.", ["kind"]
 )
+AUDIT_ROWS_PUBLISHED = Counter(
+    "forgood_audit_rows_published_total",
+    "Per-video audit rows published for the sink (campaign_videos): by the owners, one per video "
+    "named in a forwarded record, and by the matching stage, one per outside-window match.",
+)
 OFFSET_JUMPS = Counter(
     "forgood_offset_jumps_total",
     "Fetched offsets that jumped past unread ones; each triggers a seek back (streams.faust_patches.offset_jumps).",

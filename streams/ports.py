@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
-from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoBatch, CampaignVideoRows
 
 Handle = TypeVar("Handle")
 HandleIn = TypeVar("HandleIn", contravariant=True)
@@ -108,6 +108,10 @@ class Outputs(Protocol):
 
     def minute(self, row: CampaignMinute) -> None:
         """To ``forgood-campaign-minutes``."""
+        ...
+
+    def video_rows(self, rows: CampaignVideoRows) -> None:
+        """Audit rows to ``forgood-campaign-video-rows``, keyed by campaign."""
         ...
 
     def dead_letter(self, record: SourceRecord, headers: list[tuple[str, bytes]]) -> None:

@@ -30,18 +30,30 @@ from forgood.domain.errors import StreamError
 from forgood.domain.records import UNOBSERVED, CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.varints import get_str, get_varint, put_str, put_varint, unzigzag, zigzag
 from forgood.domain.video_state import VideoState
-from streams.campaign_aggregate import CampaignAggregate, MatchedVideo
+from streams.campaign_aggregate import AuditRow, CampaignAggregate, MatchedVideo
 from streams.versions import row_version
 
 SEP = KEY_SEP  # the separator of every composite key (forgood.domain.contracts)
 
 #: First byte of an entry in the current ledger format (0.1's JSON entries start with ``[``).
-FORMAT = 0x02
+FORMAT = 0x03
+#: The format before issue 14 (no second within the minute: read as the minute's start).
+FORMAT_2 = 0x02
 
 
 class LedgerFormatError(StreamError):
     """A ledger entry this version cannot read (e.g. one written by forgood 0.1, which did not
     record each video's creator: removals cannot be applied to it). Not retriable."""
+
+
+def audit_version(offset: int) -> int:
+    """The version of the audit rows published after recording the forwarded record at
+    ``offset``: it grows with the record's offset in the campaign's partition. Every record
+    naming a video publishes the video's row, and the records are processed in offset order
+    (after a crash, again from the last committed one), so the row of the greatest offset
+    naming a video — the newest version — holds its latest state. Always above the version
+    of the ``outside_window`` rows the matching stage writes (:func:`row_version` of -1)."""
+    return row_version(offset, -1)
 
 
 def ledger_key(campaign_id: str, offset: int, position: int) -> str:
@@ -62,31 +74,35 @@ def offset_of(key: str) -> int:
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """What one forwarded record changed in one campaign: ``videos`` — the videos seen for the
-    first time, as (video, creator, minute); ``states`` — videos whose state changed (new
-    ones included), as (video, merged state).
+    first time, as (video, creator, created_s: event time in whole epoch seconds); ``states``
+    — videos whose state changed (new ones included), as (video, merged state).
 
     Wire format (binary: every byte of a changelog is read back on a restart), see
-    :mod:`forgood.domain.varints`: the byte ``0x02``; a varint count of minute groups, each a
-    zigzag varint minute, a varint count and that many (video, creator) strings; a varint
-    count of states, each a video string and its :meth:`VideoState.to_bytes`. A new video
-    costs its two ids plus 2 bytes; a kept stats snapshot its id plus about 16 bytes.
+    :mod:`forgood.domain.varints`: the byte ``0x03``; a varint count of minute groups, each a
+    zigzag varint minute, a varint count and that many (video, creator) strings each followed
+    by a varint second of the minute; a varint count of states, each a video string and its
+    :meth:`VideoState.to_bytes`. A new video costs its two ids plus 3 bytes; a kept stats
+    snapshot its id plus about 16 bytes. Entries of format ``0x02`` (before issue 14: no
+    second) are read with their videos at the start of their minute.
     """
 
     videos: tuple[tuple[str, str, int], ...]
     states: tuple[tuple[str, VideoState], ...] = ()
 
     def to_bytes(self) -> bytes:
-        by_minute: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for video_id, creator_id, minute in self.videos:
-            by_minute[minute].append((video_id, creator_id))
+        by_minute: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+        for video_id, creator_id, created_s in self.videos:
+            second = created_s % 60
+            by_minute[created_s - second].append((video_id, creator_id, second))
         out = bytearray((FORMAT,))
         put_varint(out, len(by_minute))
         for minute, items in by_minute.items():
             put_varint(out, zigzag(minute))
             put_varint(out, len(items))
-            for video_id, creator_id in items:
+            for video_id, creator_id, second in items:
                 put_str(out, video_id)
                 put_str(out, creator_id)
+                out.append(second)  # 0..59: a one-byte varint
         put_varint(out, len(self.states))
         for video_id, state in self.states:
             put_str(out, video_id)
@@ -96,22 +112,29 @@ class LedgerEntry:
     @classmethod
     def from_bytes(cls, raw: bytes) -> LedgerEntry:
         """Decode :meth:`to_bytes`; raises :class:`LedgerFormatError` on anything else."""
-        if not raw or raw[0] != FORMAT:
+        if not raw or raw[0] not in (FORMAT, FORMAT_2):
             raise LedgerFormatError(
                 "the ledger holds an entry this version cannot read (one written by forgood 0.1, which "
                 "did not record each video's creator, starts with '['); drain and recount under a new "
                 "FORGOOD_APP_ID"
             )
+        seconds = raw[0] == FORMAT
         try:
             videos: list[tuple[str, str, int]] = []
             groups, pos = get_varint(raw, 1)
             for _ in range(groups):
-                minute, pos = get_varint(raw, pos)
+                zz, pos = get_varint(raw, pos)
+                minute = unzigzag(zz)
                 count, pos = get_varint(raw, pos)
                 for _ in range(count):
                     video_id, pos = get_str(raw, pos)
                     creator_id, pos = get_str(raw, pos)
-                    videos.append((video_id, creator_id, unzigzag(minute)))
+                    second = 0
+                    if seconds:
+                        second, pos = get_varint(raw, pos)
+                        if second >= 60:
+                            raise ValueError(f"second {second} of a minute")
+                    videos.append((video_id, creator_id, minute + second))
             states: list[tuple[str, VideoState]] = []
             count, pos = get_varint(raw, pos)
             for _ in range(count):
@@ -129,12 +152,14 @@ class LedgerEntry:
 class Recorded:
     """Outcome of recording one forwarded record: the entry to append (None when nothing
     changed), the position of its first changing item, the items whose video was seen for
-    the first time, and how many items changed nothing."""
+    the first time, how many items changed nothing, and the audit rows of every video the
+    record named (changed or not), to publish with :func:`audit_version`."""
 
     entry: LedgerEntry | None
     first_new: int
     new_videos: tuple[CampaignVideo, ...]
     unchanged: int
+    rows: list[AuditRow]
 
 
 @dataclass
@@ -216,7 +241,7 @@ class TallyBook:
         unchanged = 0
         for position, item in enumerate(batch.videos):
             is_new = item.video_id not in aggregate.entries
-            change = aggregate.observe(MatchedVideo(item.video_id, item.creator_id, item.minute), item.state)
+            change = aggregate.observe(MatchedVideo(item.video_id, item.creator_id, item.created_s), item.state)
             if change is None:
                 unchanged += 1
                 continue
@@ -224,7 +249,7 @@ class TallyBook:
             assert state is not None
             if is_new:
                 new_videos.append(item)
-                videos.append((item.video_id, item.creator_id, item.minute))
+                videos.append((item.video_id, item.creator_id, item.created_s))
             if state.observed:
                 states.append((item.video_id, state))
             if first_new < 0:
@@ -232,7 +257,9 @@ class TallyBook:
         entry = LedgerEntry(tuple(videos), tuple(states)) if first_new >= 0 else None
         if entry is not None:
             tally.applied_offset = max(tally.applied_offset, offset)
-        return Recorded(entry, first_new, tuple(new_videos), unchanged)
+        # every video named, changed or not: a row sent before a crash may have been lost
+        rows = [aggregate.audit_row(video_id) for video_id in dict.fromkeys(item.video_id for item in batch.videos)]
+        return Recorded(entry, first_new, tuple(new_videos), unchanged, rows)
 
     def take_unpublished(
         self, campaign: Campaign, campaign_offset: int, now_s: int

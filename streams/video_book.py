@@ -5,7 +5,7 @@ partition *p* of ``video-created`` also reads partition *p* of the other two, an
 event of its videos. :class:`VideoBook` keeps, per video of those partitions:
 
 * what it matched when its created event was processed — campaign ids, creator and
-  event-time minute (a replay after a campaign change adds the campaigns it matches then,
+  event time in whole seconds (a replay after a campaign change adds the campaigns it matches then,
   as before status and stats existed), or nothing for a
   video that matched no campaign (it must still be known, or its later events would wait as
   pending);
@@ -74,10 +74,11 @@ def partition_of(key: str) -> int:
     return int(key.split(KEY_SEP, 1)[0])
 
 
-#: A video matched to at least one campaign: ``(campaigns, creator_id, minute)``, the match
-#: made when it was created. An exact tuple of strings and ints: Python's cyclic garbage
-#: collector leaves it alone (a named tuple or a dataclass per video it would walk at every
-#: full collection — measured at a quarter of the matching stage's time).
+#: A video matched to at least one campaign: ``(campaigns, creator_id, created_s)``, the match
+#: made when it was created (``created_s``: its event time in whole epoch seconds). An exact
+#: tuple of strings and ints: Python's cyclic garbage collector leaves it alone (a named tuple
+#: or a dataclass per video it would walk at every full collection — measured at a quarter of
+#: the matching stage's time).
 KnownVideo = tuple[tuple[str, ...], str, int]
 
 
@@ -85,12 +86,14 @@ KnownVideo = tuple[tuple[str, ...], str, int]
 class VideoEntry:
     """What one batch of one source partition added (the ledger's unit; see the module docstring).
 
-    ``created``: ``(video, creator, minute, campaigns)`` of new matched videos; ``unmatched``:
-    ids of new videos that matched nothing; ``pending``: events of unknown videos (as the
-    state each alone gives), held from ``processed_ms``.
+    ``created``: ``(video, creator, created_s, campaigns)`` of new matched videos;
+    ``unmatched``: ids of new videos that matched nothing; ``pending``: events of unknown
+    videos (as the state each alone gives), held from ``processed_ms``.
 
-    Wire format (compact JSON): ``[processed_ms, [[minute, [campaign, ...], [[video,
-    creator], ...]], ...], [video, ...], [[video, state], ...]]`` with states as in
+    Wire format (compact JSON): ``[processed_ms, [[minute, [campaign, ...], [[video, creator(,
+    second)], ...]], ...], [video, ...], [[video, state], ...]]`` with ``second`` the second
+    of the minute (left out when 0; entries written before issue 14 have none, so their videos
+    read as created at the start of their minute) and states as in
     :func:`forgood.domain.records.state_to_json`.
     """
 
@@ -103,9 +106,11 @@ class VideoEntry:
         return bool(self.created or self.unmatched or self.pending)
 
     def to_bytes(self) -> bytes:
-        groups: dict[tuple[int, tuple[str, ...]], list[tuple[str, str]]] = defaultdict(list)
-        for video_id, creator_id, minute, campaigns in self.created:
-            groups[(minute, campaigns)].append((video_id, creator_id))
+        groups: dict[tuple[int, tuple[str, ...]], list[tuple[str, ...] | tuple[str, str, int]]] = defaultdict(list)
+        for video_id, creator_id, created_s, campaigns in self.created:
+            second = created_s % 60
+            groups[(created_s - second, campaigns)].append(
+                (video_id, creator_id, second) if second else (video_id, creator_id))
         return orjson.dumps([
             self.processed_ms,
             [[minute, list(campaigns), videos] for (minute, campaigns), videos in groups.items()],
@@ -120,7 +125,8 @@ class VideoEntry:
             processed_ms, groups, unmatched, pending = orjson.loads(raw)
             return cls(
                 int(processed_ms),
-                [(v, c, int(minute), tuple(campaigns)) for minute, campaigns, videos in groups for v, c in videos],
+                [(item[0], item[1], int(minute) + (int(item[2]) if len(item) > 2 else 0), tuple(campaigns))
+                 for minute, campaigns, videos in groups for item in videos],
                 list(unmatched),
                 [(v, state_from_json(s)) for v, s in pending],
             )
@@ -156,18 +162,19 @@ class VideoBook:
     # --- live steps (each records what it changed in ``entry``) -----------------------------
 
     def created(
-        self, video_id: str, creator_id: str, minute: int, campaigns: tuple[str, ...], entry: VideoEntry
+        self, video_id: str, creator_id: str, created_s: int, campaigns: tuple[str, ...], entry: VideoEntry
     ) -> tuple[KnownVideo | None, VideoState, int]:
-        """A created event processed at ``entry.processed_ms``, matching ``campaigns`` now.
+        """A created event (event time ``created_s``, whole epoch seconds) processed at
+        ``entry.processed_ms``, matching ``campaigns`` now.
         A new video takes the events held for it that are still in time. A known one keeps
-        its creator and minute, and its campaigns become the union of what it matched then
+        its creator and event time, and its campaigns become the union of what it matched then
         and now: as before status events, a created event replayed after a campaign was
         added or widened counts for it (the campaign-change rule), and a video once counted
         for a campaign stays so. Returns the video to forward (None: it matched nothing yet),
         the state to forward with it (the held events' join; :data:`UNOBSERVED` when none)
         and how many held events were too old and dropped."""
         if video_id in self.known:
-            return self._rematched(video_id, creator_id, minute, campaigns, entry), self.held.get(
+            return self._rematched(video_id, creator_id, created_s, campaigns, entry), self.held.get(
                 video_id, UNOBSERVED), 0
         held, dropped = self.pending.take_fresh(video_id, entry.processed_ms / 1000)
         if not campaigns:
@@ -176,15 +183,15 @@ class VideoBook:
             return None, UNOBSERVED, dropped
         # one tuple per distinct match and one string per creator, shared by all their videos
         campaigns = self._matches.setdefault(campaigns, campaigns)
-        known = self.known[video_id] = (campaigns, sys.intern(creator_id), minute)
-        entry.created.append((video_id, creator_id, minute, campaigns))
+        known = self.known[video_id] = (campaigns, sys.intern(creator_id), created_s)
+        entry.created.append((video_id, creator_id, created_s, campaigns))
         if held is None:
             return known, UNOBSERVED, dropped
         self.held[video_id] = held
         return known, held, dropped
 
     def _rematched(
-        self, video_id: str, creator_id: str, minute: int, campaigns: tuple[str, ...], entry: VideoEntry
+        self, video_id: str, creator_id: str, created_s: int, campaigns: tuple[str, ...], entry: VideoEntry
     ) -> KnownVideo | None:
         """A known video's match after a re-delivered created event matching ``campaigns``
         (recorded in ``entry`` when it grew)."""
@@ -192,7 +199,7 @@ class VideoBook:
         if not campaigns:
             return known
         if known is None:
-            known = (self._matches.setdefault(campaigns, campaigns), sys.intern(creator_id), minute)
+            known = (self._matches.setdefault(campaigns, campaigns), sys.intern(creator_id), created_s)
         else:
             extra = tuple(c for c in campaigns if c not in known[0])
             if not extra:
@@ -237,12 +244,12 @@ class VideoBook:
             if partitions is not None and partition_of(key) not in partitions:
                 continue
             entry = VideoEntry.from_bytes(raw)
-            for video_id, creator_id, minute, campaigns in entry.created:
+            for video_id, creator_id, created_s, campaigns in entry.created:
                 known = self.known.get(video_id)
                 if (video_id not in first) or entry.processed_ms < first[video_id][0]:
                     first[video_id] = (entry.processed_ms, True)
                 if known is None:  # new, or known as matching nothing until now
-                    known = (campaigns, sys.intern(creator_id), minute)
+                    known = (campaigns, sys.intern(creator_id), created_s)
                 else:  # matched again after a campaign change: the union, as live
                     known = (known[0] + tuple(c for c in campaigns if c not in known[0]), known[1], known[2])
                 self.known[video_id] = (self._matches.setdefault(known[0], known[0]), known[1], known[2])

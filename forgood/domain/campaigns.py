@@ -213,10 +213,21 @@ class CampaignIndex:
 
         Each campaign appears once, however many of its tags the video carries.
         """
-        found: dict[str, Campaign] = {}
+        return self.classify(hashtags, created_at)[0]
+
+    def classify(self, hashtags: Sequence[str], created_at: datetime) -> tuple[list[Campaign], list[Campaign]]:
+        """The campaigns whose hashtags the video carries, split into those whose window holds
+        ``created_at`` (it counts for them: :meth:`match`) and those whose window does not
+        (the audit trail's ``outside_window``). Each campaign appears once."""
+        inside: dict[str, Campaign] = {}
+        outside: dict[str, Campaign] = {}
         by_tag = self._by_tag
         for tag in hashtags:
             for campaign in by_tag.get(normalize_hashtag(tag), ()):
-                if campaign.id not in found and campaign.holds(created_at):
-                    found[campaign.id] = campaign
-        return list(found.values())
+                if campaign.id in inside or campaign.id in outside:
+                    continue
+                if campaign.holds(created_at):
+                    inside[campaign.id] = campaign
+                else:
+                    outside[campaign.id] = campaign
+        return list(inside.values()), list(outside.values())

@@ -57,9 +57,14 @@ class VideoCreated(BaseModel):
     region: str | None = Field(default=None, max_length=16)
 
     @property
+    def second(self) -> int:
+        """``created_at`` in whole UTC epoch seconds (rounded down): the audit trail's precision."""
+        return math.floor(self.created_at.timestamp())
+
+    @property
     def minute(self) -> int:
         """Start of the event-time minute, as UTC epoch seconds."""
-        return math.floor(self.created_at.timestamp()) // 60 * 60
+        return self.second // 60 * 60
 
 
 #: A source's own reading of a pydantic error (None: not one of its own reasons).

@@ -25,6 +25,7 @@ message key:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -47,10 +48,13 @@ STATUSES = ("counted", "removed", "outside_window")
 
 def state_to_json(state: VideoState) -> list | None:
     """A state as a JSON list ``[status_at, removed, observed_at, views, likes, shares,
-    comments]`` (times in epoch microseconds, ``null`` when not observed; ``removed`` 0/1),
+    comments(, reason)]`` (times in epoch microseconds, ``null`` when not observed; ``removed``
+    0/1; ``reason`` the status reason's code, left out when 0, as before reasons were kept),
     or None for :data:`UNOBSERVED`."""
     if not state.observed:
         return None
+    if state.reason:
+        return [state.status_at, int(state.removed), state.stats_observed_at, *state.engagement, state.reason]
     return [state.status_at, int(state.removed), state.stats_observed_at, *state.engagement]
 
 
@@ -59,8 +63,9 @@ def state_from_json(value: list | None) -> VideoState:
     ``TypeError`` on anything else."""
     if value is None:
         return UNOBSERVED
-    status_at, removed, observed, views, likes, shares, comments = value
-    return VideoState(status_at, bool(removed), observed, int(views), int(likes), int(shares), int(comments))
+    status_at, removed, observed, views, likes, shares, comments, *reason = value
+    return VideoState(status_at, bool(removed), observed, int(views), int(likes), int(shares), int(comments),
+                      int(reason[0]) if reason else 0)
 
 
 class CampaignVideo(NamedTuple):
@@ -68,8 +73,10 @@ class CampaignVideo(NamedTuple):
     ``state`` what the forwarding event says of its status and engagement (a whole state,
     never a delta: the owner merges it, so a forward repeated or reordered changes nothing).
 
-    ``created_at`` (epoch s, for freshness metrics only; 0 on a forward caused by a status or
-    stats event) does not take part in equality. A named tuple, not a frozen dataclass: one is
+    ``created_at`` (epoch s) is the video's event time: exact on a forward caused by its
+    created event, whole seconds on one caused by a status or stats event (0 on those written
+    before issue 14). It feeds the freshness metrics and :attr:`created_s`, and does not take
+    part in equality. A named tuple, not a frozen dataclass: one is
     built per video in both stages, and a frozen dataclass costs about three times as much.
     """
 
@@ -79,6 +86,11 @@ class CampaignVideo(NamedTuple):
     minute: int
     created_at: float = 0.0
     state: VideoState = UNOBSERVED
+
+    @property
+    def created_s(self) -> int:
+        """The event time in whole epoch seconds (the minute's start when ``created_at`` is 0)."""
+        return math.floor(self.created_at) if self.created_at else self.minute
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CampaignVideo):

@@ -3,7 +3,9 @@
 Pure rules (issue 13), no Faust, no clock:
 
 * A video's **state** is set by its status event with the latest ``at``; at an equal ``at``,
-  ``removed`` wins; with no status event the video is live.
+  ``removed`` wins; with no status event the video is live. The state keeps that event's
+  **reason** (``moderation``, ``appeal``, ...; :data:`REASONS`) for the audit trail; at an equal
+  ``at`` and status the later reason in :data:`REASONS` wins, so the order stays a chain.
 * Its **engagement** is its latest stats snapshot: the greatest ``observed_at``; at an equal
   ``observed_at``, the larger value of each counter.
 
@@ -44,6 +46,7 @@ from forgood.domain.varints import VarintError, get_varint
 from forgood.domain.varints import put_varint as _put_varint
 from forgood.domain.varints import unzigzag as _unzigzag
 from forgood.domain.varints import zigzag as _zigzag
+from forgood.domain.video_events import REMOVAL_REASONS
 
 #: The four engagement counters, in wire and tuple order.
 COUNTERS = ("views", "likes", "shares", "comments")
@@ -52,7 +55,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Wire format (see VideoState.to_bytes): a header byte, then unsigned LEB128 varints.
 _FORMAT = 1  # in the header's high nibble
-_HAS_STATUS, _REMOVED, _HAS_STATS = 0x01, 0x02, 0x04
+_HAS_STATUS, _REMOVED, _HAS_STATS, _HAS_REASON = 0x01, 0x02, 0x04, 0x08
+
+#: A status event's reason by code (:attr:`VideoState.reason`): 0 is "none known" (states
+#: written before reasons were kept, or no status event), then the schema's reasons in order.
+REASONS: tuple[str, ...] = ("", *REMOVAL_REASONS)
+
+
+def reason_code(reason: str) -> int:
+    """The code of a status event's ``reason`` (:data:`REASONS`); ValueError for another."""
+    return REASONS.index(reason)
 
 
 def epoch_us(moment: datetime) -> int:
@@ -79,7 +91,8 @@ class VideoState:
 
     ``status_at`` is None when no status event was seen (the video is live; ``removed`` is
     then False); ``stats_observed_at`` is None when no stats event was seen (the counters are
-    then 0). Immutable: every operation returns a new state.
+    then 0); ``reason`` is the code (:data:`REASONS`) of the latest status event's reason, 0
+    when unknown. Immutable: every operation returns a new state.
     """
 
     status_at: int | None = None
@@ -89,10 +102,13 @@ class VideoState:
     likes: int = 0
     shares: int = 0
     comments: int = 0
+    reason: int = 0
 
     def __post_init__(self) -> None:
-        if self.status_at is None and self.removed:
-            raise VideoStateError("a video can only be removed by a status event")
+        if self.status_at is None and (self.removed or self.reason):
+            raise VideoStateError("a video can only be removed (for a reason) by a status event")
+        if not 0 <= self.reason < len(REASONS):
+            raise VideoStateError(f"unknown status reason code {self.reason}")
         if self.stats_observed_at is None:
             if self.views or self.likes or self.shares or self.comments:
                 raise VideoStateError("engagement counters without a stats snapshot")
@@ -116,34 +132,40 @@ class VideoState:
         """``(views, likes, shares, comments)`` of the latest snapshot (zeros before any)."""
         return (self.views, self.likes, self.shares, self.comments)
 
+    @property
+    def reason_text(self) -> str:
+        """The latest status event's reason (``""`` when none is known)."""
+        return REASONS[self.reason]
+
     @classmethod
-    def of_status(cls, at_us: int, removed: bool) -> VideoState:
-        """The state one status event alone gives (``removed`` False: ``restored``)."""
-        return cls(status_at=at_us, removed=removed)
+    def of_status(cls, at_us: int, removed: bool, reason: int = 0) -> VideoState:
+        """The state one status event alone gives (``removed`` False: ``restored``; ``reason``
+        its :func:`reason_code`)."""
+        return cls(status_at=at_us, removed=removed, reason=reason)
 
     @classmethod
     def of_stats(cls, observed_at_us: int, views: int, likes: int, shares: int, comments: int) -> VideoState:
         """The state one stats snapshot alone gives."""
         return cls(None, False, observed_at_us, views, likes, shares, comments)
 
-    def apply_status(self, at_us: int, removed: bool) -> VideoState:
+    def apply_status(self, at_us: int, removed: bool, reason: int = 0) -> VideoState:
         """This state after a status event at ``at_us`` (idempotent, order-independent)."""
-        return self.merge(VideoState.of_status(at_us, removed))
+        return self.merge(VideoState.of_status(at_us, removed, reason))
 
     def apply_stats(self, observed_at_us: int, views: int, likes: int, shares: int, comments: int) -> VideoState:
         """This state after a stats snapshot observed at ``observed_at_us``."""
         return self.merge(VideoState.of_stats(observed_at_us, views, likes, shares, comments))
 
     def merge(self, other: VideoState) -> VideoState:
-        """The join of two states: the latest status ((at, removed) greatest) and the latest
-        snapshot (greatest observed_at; equal: counter by counter maximum)."""
+        """The join of two states: the latest status ((at, removed, reason) greatest) and the
+        latest snapshot (greatest observed_at; equal: counter by counter maximum)."""
         if other is self or not other.observed:
             return self  # the same state, or one that observed nothing (a plain creation)
-        status_at, removed = self.status_at, self.removed
+        status_at, removed, reason = self.status_at, self.removed, self.reason
         if other.status_at is not None and (
-            status_at is None or (other.status_at, other.removed) > (status_at, removed)
+            status_at is None or (other.status_at, other.removed, other.reason) > (status_at, removed, reason)
         ):
-            status_at, removed = other.status_at, other.removed
+            status_at, removed, reason = other.status_at, other.removed, other.reason
         observed, engagement = self.stats_observed_at, self.engagement
         if other.stats_observed_at is not None:
             if observed is None or other.stats_observed_at > observed:
@@ -155,7 +177,7 @@ class VideoState:
                     max(engagement[2], other.shares),
                     max(engagement[3], other.comments),
                 )
-        merged = VideoState(status_at, removed, observed, *engagement)
+        merged = VideoState(status_at, removed, observed, *engagement, reason)
         return self if merged == self else merged
 
     @classmethod
@@ -170,14 +192,18 @@ class VideoState:
 
     def to_bytes(self) -> bytes:
         """Compact bytes: a header (format 1 in the high nibble; flags has-status, removed,
-        has-stats), then LEB128 varints: the zigzagged ``status_at`` if any, then the
-        zigzagged ``observed_at`` and the four counters if any. 1 byte for a state with
+        has-stats, has-reason), then LEB128 varints: the zigzagged ``status_at`` if any and
+        the reason code if any, then the zigzagged ``observed_at`` and the four counters if
+        any (states written before reasons were kept have no reason flag: reason 0). 1 byte for a state with
         nothing observed, about 9 with a status, about 20–30 with a snapshot of a popular video."""
         flags = _FORMAT << 4
         out = bytearray(1)
         if self.status_at is not None:
             flags |= _HAS_STATUS | (_REMOVED if self.removed else 0)
             _put_varint(out, _zigzag(self.status_at))
+            if self.reason:
+                flags |= _HAS_REASON
+                _put_varint(out, self.reason)
         if self.stats_observed_at is not None:
             flags |= _HAS_STATS
             _put_varint(out, _zigzag(self.stats_observed_at))
@@ -198,7 +224,7 @@ class VideoState:
     def decode_at(cls, raw: bytes, pos: int) -> tuple[VideoState, int]:
         """Decode the state that starts at ``raw[pos]``; returns it and the position after it
         (the encoding is self-delimiting, so states can be concatenated)."""
-        if pos >= len(raw) or raw[pos] >> 4 != _FORMAT or raw[pos] & 0x08:
+        if pos >= len(raw) or raw[pos] >> 4 != _FORMAT:
             found = raw[pos] >> 4 if pos < len(raw) else None
             raise VideoStateError(f"not a video state (format {found})")
         flags = raw[pos]
@@ -206,17 +232,21 @@ class VideoState:
         status_at: int | None = None
         observed: int | None = None
         counters = [0, 0, 0, 0]
+        reason = 0
         if flags & _HAS_STATUS:
             zz, pos = _get_varint(raw, pos)
             status_at = _unzigzag(zz)
-        elif flags & _REMOVED:
-            raise VideoStateError("removed without a status time")
+            if flags & _HAS_REASON:
+                reason, pos = _get_varint(raw, pos)
+        elif flags & (_REMOVED | _HAS_REASON):
+            raise VideoStateError("removed, or a reason, without a status time")
         if flags & _HAS_STATS:
             zz, pos = _get_varint(raw, pos)
             observed = _unzigzag(zz)
             for i in range(4):
                 counters[i], pos = _get_varint(raw, pos)
-        return cls(status_at, bool(flags & _REMOVED), observed, *counters), pos
+        views, likes, shares, comments = counters
+        return cls(status_at, bool(flags & _REMOVED), observed, views, likes, shares, comments, reason), pos
 
 
 #: The state of a video nothing but its creation is known of (shared: compare with ``is`` first).
@@ -233,9 +263,10 @@ class StatusObservation:
     video_id: str
     at_us: int
     removed: bool
+    reason: int = 0
 
     def state(self) -> VideoState:
-        return VideoState.of_status(self.at_us, self.removed)
+        return VideoState.of_status(self.at_us, self.removed, self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +291,7 @@ def observation_of(video_id: str, state: VideoState) -> Observation:
     """The one event a single-event state stands for (the inverse of ``event.state()``);
     raises :class:`VideoStateError` for a state that joins several events or none."""
     if state.status_at is not None and state.stats_observed_at is None:
-        return StatusObservation(video_id, state.status_at, state.removed)
+        return StatusObservation(video_id, state.status_at, state.removed, state.reason)
     if state.status_at is None and state.stats_observed_at is not None:
         return StatsObservation(video_id, state.stats_observed_at, *state.engagement)
     raise VideoStateError("a held event is one status or one stats observation")

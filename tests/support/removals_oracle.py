@@ -22,6 +22,7 @@ TTL of the video's other events.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,3 +147,46 @@ def oracle(events: list[Event], campaigns: list[OracleCampaign]) -> tuple[dict, 
             given += amount
             minutes[(c.id, minute)] = (per_minute[minute], amount)
     return totals, minutes
+
+
+#: Status reasons in the order that breaks a tie between two status events of the same time
+#: and status (the later in this list wins), as the README states the rule.
+REASON_ORDER = ("creator_deleted", "moderation", "fraud", "appeal", "other")
+
+
+def audit_oracle(events: list[Event], campaigns: list[OracleCampaign]) -> dict[tuple[str, str], tuple]:
+    """Expected audit trail (issue 14): ``{(campaign, video): (creator, created_s, status,
+    status_at, reason, views, likes, shares, comments)}`` for every created video carrying one
+    of the campaign's hashtags. Inside the window: ``counted`` or ``removed``, ``status_at``
+    the deciding status event's time in whole seconds (``created_s`` when there is none),
+    ``reason`` its reason; outside: ``outside_window``, ``before_start`` or ``after_end``, zeros."""
+    created: dict[str, Created] = {}
+    for e in events:
+        if isinstance(e, Created) and e.video_id not in created:
+            created[e.video_id] = e
+    rows: dict[tuple[str, str], tuple] = {}
+    for video_id, v in created.items():
+        created_s = math.floor(v.created_at.timestamp())
+        statuses = [e for e in events if isinstance(e, Status) and e.video_id == video_id]
+        decided = max(statuses, default=None,
+                      key=lambda e: (e.at, e.status == "removed", REASON_ORDER.index(e.reason)))
+        stats = [e for e in events if isinstance(e, Stats) and e.video_id == video_id]
+        latest = max((e.observed_at for e in stats), default=None)
+        last = [e for e in stats if e.observed_at == latest]
+        snapshot = tuple(max((getattr(e, k) for e in last), default=0)
+                         for k in ("views", "likes", "shares", "comments"))
+        for c in campaigns:
+            tags = {t.lstrip("#").lower() for t in c.hashtags}
+            if not tags & {t.lstrip("#").lower() for t in v.hashtags}:
+                continue
+            if not c.starts_at <= v.created_at < c.ends_at:
+                why = "before_start" if v.created_at < c.starts_at else "after_end"
+                rows[(c.id, video_id)] = (v.creator_id, created_s, "outside_window", created_s, why, 0, 0, 0, 0)
+                continue
+            if decided is None:
+                rows[(c.id, video_id)] = (v.creator_id, created_s, "counted", created_s, "", *snapshot)
+            else:
+                rows[(c.id, video_id)] = (
+                    v.creator_id, created_s, "removed" if decided.status == "removed" else "counted",
+                    math.floor(decided.at.timestamp()), decided.reason, *snapshot)
+    return rows

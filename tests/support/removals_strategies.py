@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import strategies as st
 
 from tests.support.eventset import OracleCampaign
-from tests.support.removals_oracle import Created, Event, Stats, Status
+from tests.support.removals_oracle import REASON_ORDER, Created, Event, Stats, Status
 
 BASE = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 M = 60
@@ -33,13 +33,14 @@ def event_lists(draw: st.DrawFn) -> list[Event]:
         video = f"v{i}"
         if draw(st.integers(0, 5)):
             tags = draw(st.lists(st.sampled_from(["Plain", "#cap", "CAP", "narrow", "other"]), max_size=3))
-            created_at = BASE + timedelta(minutes=draw(st.integers(0, 4)), seconds=draw(st.integers(0, 59)))
+            created_at = BASE + timedelta(minutes=draw(st.integers(0, 4)), seconds=draw(st.integers(0, 59)),
+                                          microseconds=draw(st.sampled_from([0, 999_999])))
             creator = f"creator-{draw(st.integers(0, 3))}"
             events.append(Created(f"c{i}", video, creator, tuple(tags) or ("other",), created_at))
         for j in range(draw(st.integers(0, 3))):
             at = BASE + timedelta(seconds=draw(st.integers(0, 2)), microseconds=draw(st.sampled_from([0, 1])))
             status = draw(st.sampled_from(["removed", "restored"]))
-            events.append(Status(f"s{i}.{j}", video, status, "moderation" if status == "removed" else "appeal", at))
+            events.append(Status(f"s{i}.{j}", video, status, draw(st.sampled_from(REASON_ORDER)), at))
         for j in range(draw(st.integers(0, 2))):
             counts = [draw(st.integers(0, 5)) for _ in range(4)]
             observed_at = BASE + timedelta(seconds=draw(st.integers(0, 1)))

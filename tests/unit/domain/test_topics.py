@@ -26,4 +26,5 @@ def test_pipeline_topics_create_all_three_sources_and_their_dead_letter_topics()
     assert [t.name for t in pipeline_topics(s)] == [
         "video-created", "video-created.dlq", "video-status", "video-status.dlq", "video-stats",
         "video-stats.dlq", "forgood-campaigns", "forgood-campaign-videos",
-        "forgood-campaign-totals", "forgood-campaign-minutes"]
+        "forgood-campaign-totals", "forgood-campaign-minutes", "forgood-campaign-video-rows",
+        "forgood-campaign-changes"]

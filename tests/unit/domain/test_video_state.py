@@ -10,12 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgood.domain.video_state import (
+    REASONS,
     PendingBuffer,
     StatsObservation,
     StatusObservation,
     VideoState,
     VideoStateError,
     epoch_us,
+    reason_code,
 )
 
 T = epoch_us(datetime(2026, 11, 2, 10, 0, tzinfo=UTC))  # a status or stats time, epoch µs
@@ -29,7 +31,7 @@ counters = st.integers(min_value=0, max_value=5) | st.integers(min_value=0, max_
 def states(draw: st.DrawFn) -> VideoState:
     state = VideoState()
     if draw(st.booleans()):
-        state = state.apply_status(draw(times), draw(st.booleans()))
+        state = state.apply_status(draw(times), draw(st.booleans()), draw(st.integers(0, len(REASONS) - 1)))
     if draw(st.booleans()):
         state = state.apply_stats(draw(times), draw(counters), draw(counters), draw(counters), draw(counters))
     return state
@@ -152,6 +154,26 @@ def test_encoded_sizes_within_the_issue_budget():
     assert max(sizes.values()) <= 100
     assert sizes["popular"] - sizes["removed"] == 22  # the snapshot's share
     assert sizes["huge"] - sizes["removed"] == 32 <= 40
+
+
+def test_the_latest_status_events_reason_is_kept_and_ties_go_to_the_later_reason():
+    moderated = VideoState.of_status(T, True, reason_code("moderation"))
+    appealed = VideoState.of_status(T + S, False, reason_code("appeal"))
+    assert moderated.merge(appealed) == appealed and appealed.merge(moderated) == appealed
+    assert appealed.reason_text == "appeal" and VideoState().reason_text == ""
+    fraud = VideoState.of_status(T, True, reason_code("fraud"))  # same time and status: the later reason
+    assert moderated.merge(fraud) == fraud == fraud.merge(moderated)
+    for state in (moderated, appealed, fraud):
+        assert VideoState.from_bytes(state.to_bytes()) == state
+    assert len(moderated.to_bytes()) == len(VideoState.of_status(T, True).to_bytes()) + 1
+    # bytes written before reasons were kept read with no reason
+    assert VideoState.from_bytes(VideoState.of_status(T, True).to_bytes()).reason == 0
+    with pytest.raises(ValueError):
+        reason_code("bored")
+    with pytest.raises(VideoStateError):
+        VideoState(None, False, reason=1)
+    with pytest.raises(VideoStateError):
+        VideoState(T, True, reason=len(REASONS))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from forgood.domain.campaigns import Campaign
-from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
+from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch, CampaignVideoRows
 from forgood.domain.settings import Settings
 from streams.counting import VIDEOS_PER_RECORD, Consumed, CountingWorker, Delivery
 from streams.registry import CampaignRegistry
@@ -66,6 +66,7 @@ class Sent:
     forwarded: list[CampaignVideoBatch] = field(default_factory=list)
     totals: list[CampaignTotal] = field(default_factory=list)
     minutes: list[CampaignMinute] = field(default_factory=list)
+    audit: list[CampaignVideoRows] = field(default_factory=list)
     dead: list[tuple[Record, dict[str, bytes]]] = field(default_factory=list)
 
     def forward(self, batch):
@@ -76,6 +77,9 @@ class Sent:
 
     def minute(self, row):
         self.minutes.append(row)
+
+    def video_rows(self, rows):
+        self.audit.append(rows)
 
     def dead_letter(self, record, headers):
         self.dead.append((record, dict(headers)))

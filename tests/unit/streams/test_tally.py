@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from forgood.domain.campaigns import Campaign
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideo, CampaignVideoBatch
 from forgood.domain.rules import minute_donations, total_donation
-from forgood.domain.varints import zigzag
+from forgood.domain.varints import put_varint, zigzag
 from forgood.domain.video_state import VideoState
 from streams.campaign_aggregate import MatchedVideo, recompute
 from streams.tally import SEP, LedgerEntry, LedgerFormatError, TallyBook, campaign_of, ledger_key, offset_of
@@ -148,15 +148,34 @@ def test_ledger_entry_round_trips_groups_by_minute_and_stays_small():
     decoded = LedgerEntry.from_bytes(raw)
     assert sorted(decoded.videos) == sorted(entry.videos)
     assert decoded.states == entry.states
-    # format byte, 2 groups, each: minute (5 B), count, then per video 2 length bytes and the ids
-    assert raw[:3] == b"\x02\x02" + bytes([zigzag(T0) & 0x7F | 0x80])
-    assert len(raw) == 1 + 1 + 2 * (5 + 1) + 3 * 2 + len("v1alicev2bobv3alice") + 1 + (1 + 2) + len(REMOVED.to_bytes())
+    # format byte, 2 groups, each: minute (5 B), count, then per video 2 length bytes, the ids
+    # and the second of the minute (1 B)
+    assert raw[:3] == b"\x03\x02" + bytes([zigzag(T0) & 0x7F | 0x80])
+    assert len(raw) == 1 + 1 + 2 * (5 + 1) + 3 * 3 + len("v1alicev2bobv3alice") + 1 + (1 + 2) + len(REMOVED.to_bytes())
     # a kept stats snapshot of a bench-sized id costs the id and its state: under 40 bytes
     snapshot = LedgerEntry((), (("bench-123456", VideoState.of_stats(1_764_669_600_000_000, 2123, 212, 21, 42)),))
     assert len(snapshot.to_bytes()) - len(LedgerEntry(()).to_bytes()) <= 30
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x02\x01", b"\x02\x00\x01\x05ab", b"\x02\x00\x00extra", b"\x09"])
+def test_a_videos_second_within_its_minute_is_kept_and_format_2_entries_read_as_the_minutes_start():
+    entry = LedgerEntry((("v1", "alice", T0 + 59), ("v3", "carol", T0), ("v2", "bob", T0 + M + 1)))
+    assert T0 % 60 == 0 and LedgerEntry.from_bytes(entry.to_bytes()) == entry
+    # the same entry as forgood wrote it before issue 14: no second after each creator
+    old = bytes([0x02, 2, *varint(zigzag(T0)), 2, 2, *b"v1", 5, *b"alice", 2, *b"v3", 5, *b"carol",
+                 *varint(zigzag(T0 + M)), 1, 2, *b"v2", 3, *b"bob", 0])
+    assert LedgerEntry.from_bytes(old) == LedgerEntry((("v1", "alice", T0), ("v3", "carol", T0), ("v2", "bob", T0 + M)))
+    with pytest.raises(LedgerFormatError, match="second 60"):
+        LedgerEntry.from_bytes(bytes([0x03, 1, *varint(zigzag(T0)), 1, 2, *b"v1", 1, *b"a", 60, 0]))
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    put_varint(out, value)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x02\x01", b"\x02\x00\x01\x05ab", b"\x02\x00\x00extra", b"\x09",
+                                 b"\x03\x01\x00\x01\x01a\x01b"])
 def test_unreadable_entries_raise_a_ledger_format_error(raw):
     with pytest.raises(LedgerFormatError):
         LedgerEntry.from_bytes(raw)
