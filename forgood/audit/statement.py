@@ -26,7 +26,8 @@ The rules (README: "Settlement statements"):
 * **video_ids_sha256** — sha256 (hex) of the sorted counted video ids joined by ``\\n``:
   what a settlement records, so a later statement can tell whether the same videos were paid.
 * **terms** — the terms in force (price, cap, currency, window, hashtags); **changes** — every
-  applied change of them (what, old, new, changed_at, changed_by), oldest first;
+  applied change of them (what, old, new, changed_at, changed_by), by ``change_id``, the
+  rows of one change in the order given (:func:`forgood.audit.history.read_changes`'s);
   **video_lines** (only with ``videos=True`` in :meth:`Statement.to_json`) — one line per
   counted video: ``video_id, created_at, day, views`` (never the creator).
 
@@ -256,6 +257,6 @@ def build_statement(
         settlements=settled,
         terms=Terms(price, cap, campaign.currency, int(campaign.starts_at.timestamp()),
                     int(campaign.ends_at.timestamp()), campaign.hashtags),
-        changes=tuple(sorted(changes, key=lambda c: (c.change_id, c.what))),
+        changes=tuple(sorted(changes, key=lambda c: c.change_id)),  # stable: one change's rows as given
         video_lines=tuple(VideoLine(r.video_id, r.created_at, utc_day(r.created_at), r.views) for r in counted),
     )
