@@ -20,7 +20,7 @@ from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
 from tests.support.eventset import BASE, make_campaigns, write_campaigns, write_events
 from tests.support.readback import read_back, read_back_counts
-from tests.support.removals_oracle import TOTAL_FIELDS, Created, Event, Stats, Status, oracle
+from tests.support.removals_oracle import TOTAL_FIELDS, Created, Event, Stats, Status, audit_oracle, oracle
 from tests.support.serving import COUNTS, api_counts, free_port, start_serve, wait_ready
 from tests.support.waiting import wait_until
 
@@ -136,6 +136,25 @@ def test_removals_and_engagement_end_exactly_as_the_oracle_says_across_a_worker_
         mdiff = {k: (have_minutes.get(k), v) for k, v in minutes.items() if have_minutes.get(k) != v}
         pytest.fail(f"totals diff (got, want) in {TOTAL_FIELDS}: {diff}\nminute diffs: {len(mdiff)} "
                     f"e.g. {list(mdiff.items())[:5]}\n{procs.tail()}")
+
+    # The audit trail: one row per campaign and video that carried its hashtags, as the oracle says.
+    want_trail = audit_oracle(every, campaigns)
+    assert {row[2] for row in want_trail.values()} == {"counted", "removed", "outside_window"}
+
+    def trail() -> dict:
+        rows = clickhouse.execute(
+            f"SELECT campaign_id, video_id, creator_id, toUInt32(created_at), status, toUInt32(status_at), reason, "
+            f"views, likes, shares, comments, toUInt32(minute) FROM {db}.campaign_videos")
+        assert all(r[-1] == r[3] - r[3] % 60 for r in rows)
+        return {(r[0], r[1]): tuple(r[2:-1]) for r in rows}
+
+    try:
+        wait_until(lambda: trail() == want_trail, 60, what="campaign_videos to equal the oracle's audit trail")
+    except AssertionError:
+        have = trail()
+        diff = {k: (have.get(k), v) for k, v in want_trail.items() if have.get(k) != v}
+        extra = [k for k in have if k not in want_trail]
+        pytest.fail(f"{len(diff)} audit rows differ (got, want), e.g. {list(diff.items())[:5]}; extra: {extra[:5]}")
 
     # The live API agrees with ClickHouse, figure by figure.
     api_order = [COUNTS.index(f) for f in TOTAL_FIELDS]
