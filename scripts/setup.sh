@@ -4,7 +4,8 @@
 #      clickhouse-client, prometheus and prometheus-alertmanager (servers of the local stack,
 #      with promtool and amtool), kcat (librdkafka's command line: the client tests),
 #      chromium (browser tests), faketime (a worker whose clock is behind: the version
-#      tests) (and python3 / python3-venv if missing) -- apt-get update runs only when
+#      tests), poppler-utils and fonts-dejavu-core (settlement statement PDFs) (and
+#      python3 / python3-venv if missing) -- apt-get update runs only when
 #      something must be installed;
 #   2. Apache Kafka: the jars listed in deploy/kafka/pom.xml, resolved by Maven once into
 #      $FORGOOD_KAFKA_HOME/kafka-<version>/libs (default ~/.cache/forgood), skipped while the
@@ -83,8 +84,12 @@ command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 # Debian's Chromium for the counter-page browser test (Playwright drives it; no browser download).
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v faketime >/dev/null 2>&1 || packages+=(faketime)
+# pdftotext / pdftoppm read the settlement statements' PDFs as a person would (tests, the README
+# sample); DejaVu lets a statement print any name and currency symbol (else: a core font).
+command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || packages+=(fonts-dejavu-core)
 if [ ${#packages[@]} -eq 0 ]; then
-    step "Debian packages: java, maven, clickhouse-server ($(clickhouse_server)), prometheus, alertmanager, kcat, chromium, faketime and Python present"
+    step "Debian packages: java, maven, clickhouse-server ($(clickhouse_server)), prometheus, alertmanager, kcat, chromium, faketime, poppler-utils, DejaVu and Python present"
 else
     step "Debian packages: installing ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -17,7 +17,10 @@ local stack, which it starts if needed):
    worker's resident memory growth per video; then two growing stats snapshots for half of
    those videos and removals of a twentieth, each waited for until ``campaign_totals`` shows
    them exactly, with the changelog bytes each kept snapshot and each removal added;
-5. **scale-out** — phase 2 again with two workers.
+5. **scale-out** — phase 2 again with two workers;
+6. **audit trail** — in phase 2, the time until ``campaign_videos`` holds a row for every
+   video (events/s like the end-to-end figure); and the sink alone: rows/s it writes to
+   ``campaign_videos`` from a topic filled beforehand with per-video rows (issue 14).
 
 Prints a table, writes JSON, and never asserts a speed: it is a benchmark, not a test.
 """
@@ -44,6 +47,7 @@ from forgood import stack
 from forgood.cli.processes import Child, spawn, stop_all
 from forgood.domain.campaigns import Campaign, load_campaign_file
 from forgood.domain.kafka import ReadTimeout, make_aio_consumer, make_producer, read_topic
+from forgood.domain.records import CampaignVideoRows
 from forgood.domain.settings import Settings
 from forgood.domain.topics import ensure_topics
 from producers.campaigns import publish_campaigns
@@ -80,6 +84,9 @@ class BenchResult:
     scale_out_workers: int = 0
     scale_out_eps: float = 0.0
     scale_out_counted: int = 0
+    audit_trail_eps: float = 0.0
+    sink_video_rows: int = 0
+    sink_video_rows_per_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -268,12 +275,75 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, 
     produced.join()
     counted = _counted(client, db) - 1
     elapsed = (done_at or time.monotonic()) - started
+    if workers == 1 and done_at:
+        audited_at = _wait_audited(client, db, n + 1, 120)
+        result.audit_trail_eps = n / (audited_at - started) if audited_at else 0.0
     if workers == 1:
         result.state_memory_bytes_per_video = max(0, _rss_bytes(children[0].process.pid) - rss_before) / max(1, n)
         # The pipeline's own pace once the producer no longer competes for the cores.
         if done_at and producer_done and done_at - producer_done[0] > 1.0:
             result.end_to_end_after_producer_eps = (n - producer_done[1]) / (done_at - producer_done[0])
     return n / elapsed, counted, settings, children
+
+
+def _audited(client: Client, db: str) -> int:
+    """Distinct (campaign, video) keys in ``campaign_videos_versions``; -1 while unreadable."""
+    try:
+        return client.execute(f"SELECT uniqExact(campaign_id, video_id) FROM {db}.campaign_videos_versions")[0][0]
+    except Exception:
+        return -1
+
+
+def _wait_audited(client: Client, db: str, target: int, timeout: float) -> float | None:
+    """When ``campaign_videos`` first held ``target`` keys (monotonic time); None if not in ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if _audited(client, db) >= target:
+            return time.monotonic()
+        time.sleep(0.05)
+    return None
+
+
+def _sink_video_rows(base: Settings, result: BenchResult, state_root: Path, rows: int, progress: Progress) -> None:
+    """Phase 6's second half: ``rows`` per-video rows (records of 2,000, as the owners send
+    them) produced to a fresh namespace's rows topic first, then a sink alone; rows/s from its
+    first row visible in ``campaign_videos_versions`` until all are."""
+    settings = _namespace(base, "a", state_root, result.partitions)
+    ensure_topics(settings)
+    now = int(time.time())
+    records = [
+        (b"bench", CampaignVideoRows("bench", 1 << 62, tuple(
+            (f"bench-{i}", f"u{i % 5000}", now - i % 3600, "counted", now - i % 3600, "", i, i // 10, i // 100,
+             i // 50) for i in range(start, min(rows, start + 2000)))).to_bytes())
+        for start in range(0, rows, 2000)
+    ]
+    _produce(settings, records, None, topic=settings.video_rows_topic)
+    client = connect(settings)
+    db = settings.clickhouse.database
+    task = progress.add_task("sink alone: per-video rows", total=rows)
+    children = [spawn("sink", ["sink"], settings.state_dir / "logs" / "sink.log", settings.as_env())]
+    try:
+        first: tuple[float, int] | None = None
+        seen = 0
+        deadline = time.monotonic() + max(300.0, rows / 1000)
+        while time.monotonic() < deadline:
+            try:
+                seen = client.execute(f"SELECT count() FROM {db}.campaign_videos_versions")[0][0]
+            except Exception:
+                seen = 0
+            progress.update(task, completed=seen)
+            if seen and first is None:
+                first = (time.monotonic(), seen)
+            if seen >= rows:
+                break
+            time.sleep(0.02)
+        if first and seen >= rows and seen > first[1]:
+            result.sink_video_rows = rows
+            result.sink_video_rows_per_s = (rows - first[1]) / (time.monotonic() - first[0])
+        else:
+            result.notes.append(f"the sink wrote {seen} of {rows} per-video rows in time")
+    finally:
+        stop_all(children)
 
 
 def _sums(client: Client, db: str) -> tuple[int, int]:
@@ -413,6 +483,8 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
             result.freshness_p99_s = round(_quantile(latencies, 0.99), 3)
         finally:
             stop_all(children)
+        # 6. the sink alone on per-video rows
+        _sink_video_rows(base, result, state_root, events, progress)
         # 5. scale-out
         if scale_out:
             try:
@@ -451,6 +523,12 @@ def print_result(result: BenchResult) -> None:
          f"{result.state_changelog_bytes_per_snapshot:,.0f} B" if result.stats_snapshots else "—"),
         (f"state: changelog bytes per removal ({result.removals:,})",
          f"{result.state_changelog_bytes_per_removal:,.0f} B" if result.removals else "—"),
+    ]
+    rows += [
+        ("audit trail: produced → a campaign_videos row per video",
+         f"{result.audit_trail_eps:,.0f} events/s" if result.audit_trail_eps else "—"),
+        (f"sink alone: rows written to campaign_videos ({result.sink_video_rows:,})",
+         f"{result.sink_video_rows_per_s:,.0f} rows/s" if result.sink_video_rows else "—"),
     ]
     if result.scale_out_workers:
         rows += [(f"scale-out: {result.scale_out_workers} workers, end to end",
