@@ -231,8 +231,11 @@ def publish_campaigns(settings: Settings, campaigns: Sequence[Campaign], by: str
     earlier publish left unrecorded (see the module); publish the campaigns and wait for their
     acknowledgements; publish one change per changed term of each and wait again. Blocks up to
     about :data:`TIMEOUT_S` per step. Raises :class:`ConfigError` for a bad ``by`` (nothing
-    sent) and :class:`ProducerError` if any step fails: then the campaigns may or may not be
-    published, and a later publish records whatever history is missing.
+    sent); before anything is sent, kafka-python's errors as it raises them
+    (``KafkaTimeoutError`` when no broker answers) and :class:`ProducerError` for a topic not
+    read to its end or an unusable history; once sending began, :class:`ProducerError` for any
+    failure: then the campaigns may or may not be published, and the next publish records
+    whatever history is missing.
     """
     by = applier(by)
     ensure_topics(settings)

@@ -12,8 +12,10 @@ each row twice; the same reading runs on ClickHouse 18.16 in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -41,7 +43,7 @@ from tests.support.chdb_client import MISSING, ChdbClient
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def campaign(**changes) -> Campaign:
+def campaign(**changes: Any) -> Campaign:
     data = {
         "id": "c1", "name": "Campaign one", "nonprofit": "Some Charity", "hashtags": ["Foo"],
         "donation_per_video": "2", "currency": "USD",
@@ -53,7 +55,7 @@ def campaign(**changes) -> Campaign:
 
 # --- the terms as text -------------------------------------------------------------------------
 
-def test_the_terms_as_text():
+def test_the_terms_as_text() -> None:
     assert terms_of(campaign()) == {
         "price": "2.00 USD", "cap": "", "currency": "USD",
         "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2027-03-01T00:00:00Z", "hashtags": "foo",
@@ -68,12 +70,13 @@ def test_the_terms_as_text():
     ("1.5", "12.125", "BHD", "1.500 BHD", "12.125 BHD"),
     ("12345678901234567890.12", None, "USD", "12345678901234567890.12 USD", ""),
 ])
-def test_amounts_are_exact_decimal_text_with_their_currency(price, cap, currency, want_price, want_cap):
+def test_amounts_are_exact_decimal_text_with_their_currency(price: str, cap: str | None, currency: str,
+                                                            want_price: str, want_cap: str) -> None:
     terms = terms_of(campaign(donation_per_video=price, donation_cap=cap, currency=currency))
     assert (terms["price"], terms["cap"], terms["currency"]) == (want_price, want_cap, currency)
 
 
-def test_window_in_utc_and_hashtags_normalised_in_order():
+def test_window_in_utc_and_hashtags_normalised_in_order() -> None:
     terms = terms_of(campaign(starts_at="2026-11-01T02:30:00+02:30", ends_at="2026-12-01T00:00:00.250000-05:00",
                               hashtags=["#Zeta", "alpha", "ZETA", "Beta_2"]))
     assert terms["starts_at"] == "2026-11-01T00:00:00Z"
@@ -83,7 +86,7 @@ def test_window_in_utc_and_hashtags_normalised_in_order():
 
 # --- changes between two campaigns ---------------------------------------------------------------
 
-def test_a_new_campaign_is_created_then_its_terms_from_nothing():
+def test_a_new_campaign_is_created_then_its_terms_from_nothing() -> None:
     assert term_changes(None, campaign()) == [
         (CREATED, "", ""), ("price", "", "2.00 USD"), ("currency", "", "USD"),
         ("starts_at", "", "2026-11-01T00:00:00Z"), ("ends_at", "", "2027-03-01T00:00:00Z"), ("hashtags", "", "foo"),
@@ -92,7 +95,7 @@ def test_a_new_campaign_is_created_then_its_terms_from_nothing():
     assert capped[:3] == [(CREATED, "", ""), ("price", "", "2.00 USD"), ("cap", "", "50.00 USD")]
 
 
-def test_price_change_cap_added_window_widened_hashtag_added():
+def test_price_change_cap_added_window_widened_hashtag_added() -> None:
     old = campaign()
     new = campaign(donation_per_video="2.50", donation_cap="100", ends_at="2027-04-01T00:00:00Z",
                    hashtags=["Foo", "Bar"])
@@ -103,12 +106,12 @@ def test_price_change_cap_added_window_widened_hashtag_added():
     assert term_changes(new, old) == [(w, n, o) for w, o, n in term_changes(old, new)]
 
 
-def test_a_currency_change_changes_the_amounts_text_too():
+def test_a_currency_change_changes_the_amounts_text_too() -> None:
     assert term_changes(campaign(donation_cap="5"), campaign(donation_cap="5", currency="EUR")) == [
         ("price", "2.00 USD", "2.00 EUR"), ("cap", "5.00 USD", "5.00 EUR"), ("currency", "USD", "EUR")]
 
 
-def test_same_money_written_differently_and_non_terms_are_no_change():
+def test_same_money_written_differently_and_non_terms_are_no_change() -> None:
     old = campaign(donation_per_video="2", donation_cap="10")
     new = campaign(donation_per_video="2.00", donation_cap="10.0", name="Renamed", nonprofit="Other",
                    description="new text", url="https://example.org", goal_videos=7,
@@ -116,7 +119,7 @@ def test_same_money_written_differently_and_non_terms_are_no_change():
     assert term_changes(old, new) == []
 
 
-def test_folding_rejects_an_unknown_term():
+def test_folding_rejects_an_unknown_term() -> None:
     with pytest.raises(ValueError, match="unknown campaign term 'goal'"):
         apply_changes(None, [("goal", "", "5")])
 
@@ -126,7 +129,7 @@ TAGS = ["foo", "bar", "baz", "qux"]
 
 
 @st.composite
-def campaigns(draw) -> Campaign:
+def campaigns(draw: st.DrawFn) -> Campaign:
     currency = draw(st.sampled_from(CURRENCIES))
     digits = {"JPY": 0, "BHD": 3}.get(currency, 2)
     price = Decimal(draw(st.integers(0, 10**6))).scaleb(-digits)
@@ -158,7 +161,7 @@ def oracle(old: Campaign, new: Campaign) -> set[str]:
 
 @settings(max_examples=300, deadline=None)
 @given(old=campaigns(), new=campaigns())
-def test_changes_are_exactly_the_differing_terms_in_order_and_take_old_to_new(old, new):
+def test_changes_are_exactly_the_differing_terms_in_order_and_take_old_to_new(old: Campaign, new: Campaign) -> None:
     changes = term_changes(old, new)
     assert {what for what, _, _ in changes} == oracle(old, new)
     ranks = [ORDER.index(what) for what, _, _ in changes]
@@ -171,8 +174,9 @@ def test_changes_are_exactly_the_differing_terms_in_order_and_take_old_to_new(ol
 
 @settings(max_examples=200, deadline=None)
 @given(history=st.lists(campaigns(), min_size=1, max_size=5))
-def test_a_recorded_history_folds_into_the_last_terms(history):
-    rows, previous = [], None
+def test_a_recorded_history_folds_into_the_last_terms(history: list[Campaign]) -> None:
+    rows: list[CampaignChange] = []
+    previous: Campaign | None = None
     for offset, current in enumerate(history):
         rows += [CampaignChange("c1", offset * 3, w, o, n, 0, "x") for w, o, n in term_changes(previous, current)]
         previous = current
@@ -202,7 +206,7 @@ ROWS = [
 WANT = [ROWS[3], ROWS[2], ROWS[5], ROWS[1], ROWS[4], ROWS[0]]
 
 
-def write_rows(client, database: str, rows=ROWS) -> None:
+def write_rows(client: Any, database: str, rows: list[CampaignChange] = ROWS) -> None:
     """Write ``rows`` through the sink's one INSERT path (schema migrated first), twice."""
     migrate(client, database)
     sink = ClickHouseSink(Settings(clickhouse_url=f"clickhouse://127.0.0.1:9000/{database}"), client=client)
@@ -212,7 +216,7 @@ def write_rows(client, database: str, rows=ROWS) -> None:
         sink.flush()
 
 
-def check_rows(client, database: str) -> None:
+def check_rows(client: Any, database: str) -> None:
     """read_changes on the rows of :func:`write_rows` (shared with the integration test)."""
     assert read_changes(client, database, "camp") == WANT
     assert read_changes(client, database, "other") == [ROWS[6]]
@@ -223,7 +227,7 @@ def check_rows(client, database: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory):
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
     try:
         client = ChdbClient(tmp_path_factory.mktemp("chdb"))
     except ImportError:
@@ -234,16 +238,16 @@ def chdb_client(tmp_path_factory):
     client.close()
 
 
-def test_read_changes_on_current_clickhouse(chdb_client):
+def test_read_changes_on_current_clickhouse(chdb_client: ChdbClient) -> None:
     write_rows(chdb_client, DB)
     check_rows(chdb_client, DB)
 
 
-def test_no_schema_yet_is_no_history(chdb_client):
+def test_no_schema_yet_is_no_history(chdb_client: ChdbClient) -> None:
     assert read_changes(chdb_client, "history_never_created", "camp") == []
     chdb_client.execute("CREATE DATABASE IF NOT EXISTS history_empty")
     assert read_changes(chdb_client, "history_empty", "camp") == []
 
 
-def test_the_query_quotes_the_campaign_id():
+def test_the_query_quotes_the_campaign_id() -> None:
     assert changes_sql("db", "a'b\\c").endswith("WHERE campaign_id = 'a\\'b\\\\c'")
