@@ -50,8 +50,8 @@ REASON_WORDS = {
     "fraud": "fraud",
     "appeal": "appeal",
     "other": "other reason",
-    "before_start": "before the start",
-    "after_end": "after the end",
+    "before_start": "before start",
+    "after_end": "after end",
 }
 
 
@@ -114,7 +114,7 @@ class VideoLookup:
 
     def in_words(self) -> str:
         """The status for people: ``Counted``, ``Removed (moderation)``, ``Outside the campaign
-        window (before the start)`` or ``Not found for this campaign``."""
+        window (before start)`` or ``Not found for this campaign``."""
         why = REASON_WORDS.get(self.reason or "", self.reason or "")
         if self.status == "counted":
             return "Counted"

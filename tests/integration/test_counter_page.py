@@ -151,6 +151,13 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
                     "the open page's raised counter to roll up to $914.00")
             status, api = get_json(f"{base}/api/campaigns/{CID}")
             assert page.text_content("[data-counter=creators]") == f"{api['creators']:,}"
+            # The top videos table shows what the API says (the campaign_videos rows the pipeline
+            # wrote, if any: the page re-reads them a few seconds after each pushed update).
+            top_ids = "Array.from(document.querySelectorAll('[data-top-rows] tr'), tr => tr.dataset.video)"
+            wait_until(lambda: page.evaluate(top_ids) == [
+                v["video_id"] for v in (get_json(f"{base}/api/campaigns/{CID}")[1]["top_videos"] or [])], 30,
+                what="the page's top videos to equal the API's")
+            assert page.get_by_label("Video id").is_visible()
             assert page.text_content("[data-progress=goal] .pct") == "46%"
             # The bars' CSS transitions (.fill width, 0.8 s) finished: no CSSTransition left running.
             wait_in(page, "!document.getAnimations().some(a => a instanceof CSSTransition)", 10_000,
@@ -250,6 +257,126 @@ def test_views_show_beside_videos_and_a_removal_lowers_the_open_counters(run_set
             wait_in(embed, f"{videos} === '456'", 30_000, "the widget to go down to 456")
             for name, shown in (("removed", page), ("overview", overview), ("embed", embed)):
                 shown.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+
+
+# --- "Did my video count?" and the top videos --------------------------------------------------
+
+def luminance(css_color: str) -> float:
+    """Relative luminance (WCAG 2) of a computed ``rgb(r, g, b)`` colour."""
+    channels = [int(c) / 255 for c in css_color[css_color.index("(") + 1:css_color.index(")")].split(",")[:3]]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: str, bg: str) -> float:
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def ask(page, video_id: str) -> str:
+    """Type ``video_id`` into the form as a person would, submit, and return the answer's words
+    once the answer (not "Checking…") is shown."""
+    field = page.get_by_label("Video id")
+    field.fill("")
+    field.type(video_id) if "\t" not in video_id else field.fill(video_id)  # a tab key would leave the field
+    page.get_by_role("button", name="Check").click()
+    result = "document.querySelector('[data-lookup-result]')"
+    wait_in(page, f"{result}.getAttribute('aria-busy') === null && "
+            f"{result}.querySelector('[data-answer-video]') !== null && "
+            f"{result}.querySelector('[data-answer-video]').textContent === {json.dumps(video_id)}", 15_000,
+            f"the answer for {video_id!r}")
+    return " ".join(page.inner_text("[data-lookup-result]").split())  # as rendered: words apart
+
+
+def test_did_my_video_count_form_and_top_videos(run_settings, procs, clickhouse, tmp_path):
+    """The campaign page's lookup form answers in words for a counted, a removed, an
+    outside-window and an unknown video, with the minute and the status time; the top videos
+    table lists the campaign's exact top ten. ClickHouse holds the scenario of
+    tests/unit/audit/test_lookup.py (the answers written out there by hand), written through
+    the sink; ``forgood serve`` runs alone."""
+    from tests.unit.audit.test_lookup import CAMPAIGN, EXPECTED_TOP, QUOTED, ROWS, T0, oracle_top, write_scenario
+
+    sync_api = browser_api()
+    publish_campaigns(run_settings, parse_campaigns({"campaigns": [
+        campaign_spec(CAMPAIGN, "Lookup Day", "Lookup Trust", "LookUp", "1.00", "USD")]}))
+    write_scenario(clickhouse, run_settings.clickhouse.database)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    start_serve(procs, port)
+    wait_ready(base, procs)
+    top = oracle_top([r for group in ROWS for r in group], CAMPAIGN, 10)
+    assert [t.video_id for t in top] == EXPECTED_TOP
+
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for theme in ("light", "dark"):
+                page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=theme)
+                watch(page, problems, theme)
+                page.goto(f"{base}/c/{CAMPAIGN}", wait_until="load")
+                wait_in(page, "document.querySelectorAll('[data-top-rows] tr').length === 10", 20_000,
+                        "ten rows in the top videos table")
+                shown = page.eval_on_selector_all(
+                    "[data-top-rows] tr", "trs => trs.map(tr => Array.from(tr.cells, td => td.textContent))")
+                assert shown == [[str(i + 1), t.video_id, f"{t.views:,}", f"{t.likes:,}", f"{t.shares:,}",
+                                  f"{t.comments:,}"] for i, t in enumerate(top)]
+                assert "with the most views, as of" in page.text_content("[data-top-as-of]")
+
+                # the form, as a person uses it: a label, a button, an answer read out politely
+                assert page.get_by_role("heading", name="Did my video count?").is_visible()
+                assert page.get_attribute("[data-lookup-result]", "aria-live") == "polite"
+                assert page.get_attribute("[data-lookup-result]", "role") == "status"
+                answers = {video_id: ask(page, video_id)
+                           for video_id in ("v-counted", "v-removed", "v-outside", "never-seen", QUOTED)}
+                minute = "24 Nov 2026, 19:00 UTC"
+                assert answers["v-counted"].startswith(
+                    f"Counted Video v-counted Posted in the minute of {minute} Status since 24 Nov 2026, 19:00:05 UTC")
+                assert answers["v-removed"].startswith(
+                    "Removed (moderation) Video v-removed Posted in the minute of 24 Nov 2026, 19:01 UTC "
+                    "Status since 24 Nov 2026, 19:10:00 UTC")
+                assert answers["v-outside"].startswith(
+                    "Outside the campaign window (before start) Video v-outside Posted in the minute of "
+                    "23 Nov 2026, 19:00 UTC Status since 23 Nov 2026, 19:00:17 UTC")
+                assert answers["never-seen"].startswith("Not found for this campaign Video never-seen")
+                assert "Posted" not in answers["never-seen"] and "Status since" not in answers["never-seen"]
+                assert answers[QUOTED].startswith("Counted Video " + " ".join(QUOTED.split()))
+                assert all("SECRET" not in a for a in answers.values())
+                assert T0 % 60 == 0  # the minutes above are T0's
+
+                # Readable in this theme: the answer and the field against their backgrounds (WCAG AA).
+                ask(page, "v-counted")
+                colours = page.evaluate("""() => {
+                    const css = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
+                    return {answer: css('[data-lookup-result] .answer', 'color'),
+                            form: css('[data-lookup]', 'backgroundColor'),
+                            field: css('[data-lookup-input]', 'color'),
+                            fieldBg: css('[data-lookup-input]', 'backgroundColor'),
+                            button: css('[data-lookup-submit]', 'color'),
+                            buttonBg: css('[data-lookup-submit]', 'backgroundColor'),
+                            cell: css('[data-top-rows] td.video', 'color'),
+                            table: css('[data-top-table]', 'backgroundColor'),
+                            page: css('body', 'backgroundColor')}; }""")
+                for fg, bg in (("answer", "form"), ("field", "fieldBg"), ("button", "buttonBg"), ("cell", "table")):
+                    assert contrast(colours[fg], colours[bg]) >= 4.5, (theme, fg, bg, colours)
+                assert (luminance(colours["page"]) < 0.1) == (theme == "dark"), colours
+                page.screenshot(path=str(tmp_path / f"lookup-{theme}.png"), full_page=True)
+                page.close()
+
+            # A phone: the table and the form stack, nothing wider than the screen.
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            watch(phone, problems, "phone")
+            phone.goto(f"{base}/c/{CAMPAIGN}", wait_until="load")
+            wait_in(phone, "document.querySelectorAll('[data-top-rows] tr').length === 10", 20_000, "the phone's table")
+            assert ask(phone, "v-removed").startswith("Removed (moderation)")
+            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
+            table = phone.locator("[data-top-table]").bounding_box()
+            form = phone.locator("[data-lookup]").bounding_box()
+            assert form["y"] >= table["y"] + table["height"], (table, form)
+            phone.screenshot(path=str(tmp_path / "lookup-phone.png"), full_page=True)
         finally:
             browser.close()
     assert not problems, "\n".join(problems)

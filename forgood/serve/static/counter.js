@@ -74,6 +74,8 @@
     fg.setProgress(goal, embed && c.percent_of_cap != null ? null : c.percent_of_goal);
     var link = root.querySelector("[data-page-link]");
     if (link) link.href = "/c/" + encodeURIComponent(c.id);
+    // Other scripts of the page (videos.js) follow the campaign through this event.
+    root.dispatchEvent(new CustomEvent("forgood:campaign", { detail: c }));
     if (chart && c.videos_per_minute) {
       series = c.videos_per_minute;
       receivedAt = Date.now();

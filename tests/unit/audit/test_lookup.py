@@ -205,8 +205,8 @@ def test_json_shape_times_and_reasons() -> None:
     ("removed", "moderation", "Removed (moderation)"),
     ("removed", "creator_deleted", "Removed (deleted by its creator)"),
     ("removed", None, "Removed"),
-    ("outside_window", "before_start", "Outside the campaign window (before the start)"),
-    ("outside_window", "after_end", "Outside the campaign window (after the end)"),
+    ("outside_window", "before_start", "Outside the campaign window (before start)"),
+    ("outside_window", "after_end", "Outside the campaign window (after end)"),
     ("unknown", None, "Not found for this campaign"),
 ])
 def test_in_words(status: Any, reason: str | None, words: str) -> None:
