@@ -58,6 +58,8 @@ def utc(epoch_s: int) -> str:
 def _show(name: str, value: object) -> str:
     if value is None:
         return "nothing"
+    if value == "":
+        return '""'
     if name in TIME_FIELDS and isinstance(value, int):
         return utc(value)
     return str(value)

@@ -18,8 +18,10 @@ written, by the worker's own rules and parsers:
   campaign, as the worker keeps them (of the first delivery that carried a campaign's
   hashtag when none matched);
 * a video that carried one of C's hashtags in some delivery but matched C in none is
-  ``outside_window`` for C, with reason ``before_start`` (that delivery's ``created_at`` <
-  ``starts_at``) or ``after_end`` (>= ``ends_at``), ``status_at`` = its ``created_at``;
+  ``outside_window`` for C, as the first such delivery says (the worker writes the row from
+  the delivery itself, once, and never changes it): its creator and ``created_at``, reason
+  ``before_start`` (``created_at`` < ``starts_at``) or ``after_end`` (>= ``ends_at``),
+  ``status_at`` = ``created_at``, engagement 0;
 * status and stats events join by ``video_id`` with :class:`~forgood.domain.video_state.VideoState`'s
   merge (status: latest ``at``, at an equal ``at`` ``removed`` wins; engagement: latest
   ``observed_at``, at an equal one each counter's maximum). The reason is that of the status
@@ -29,8 +31,7 @@ written, by the worker's own rules and parsers:
   ``counted``; ``status_at`` is its latest status event's ``at`` floored to whole seconds
   (its ``created_at`` when there was none), ``reason`` that event's reason (``""`` when
   none); ``created_at`` is floored to whole seconds and ``minute`` is the start of its
-  minute; ``views`` … ``comments`` are the latest snapshot (0 before any) — on every row of
-  the video, ``outside_window`` ones included;
+  minute; ``views`` … ``comments`` are the latest snapshot (0 before any);
 * status and stats events of videos never created are ignored (the worker holds them for the
   pending TTL, then drops them): counted in :attr:`SourceRecount.ignored`.
 
@@ -69,8 +70,9 @@ class _Video:
     #: Whether creator_id/created_s come from a delivery that matched a campaign.
     from_match: bool
     matched: dict[str, None] = field(default_factory=dict)
-    #: Campaigns whose hashtag a delivery carried outside their window: the reason of the first.
-    outside: dict[str, str] = field(default_factory=dict)
+    #: Campaigns whose hashtag a delivery carried outside their window: the first such
+    #: delivery's (creator_id, created_s, reason).
+    outside: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,8 @@ def recount_source(
             video.matched[campaign_id] = None
         for campaign_id, campaign in carried.items():
             if campaign_id not in matched and campaign_id not in video.outside:
-                video.outside[campaign_id] = "before_start" if event.created_at < campaign.starts_at else "after_end"
+                why = "before_start" if event.created_at < campaign.starts_at else "after_end"
+                video.outside[campaign_id] = (event.creator_id, created_s, why)
 
     ignored = 0
     states: dict[str, VideoState] = {}
@@ -205,12 +208,11 @@ def recount_source(
                 rows[campaign_id][video_id] = CampaignVideoRow(
                     campaign_id, video_id, video.creator_id, created_s, minute, status_text, status_at, reason,
                     *engagement, version=0)
-        for campaign_id, why in video.outside.items():
+        for campaign_id, (creator_id, at, why) in video.outside.items():
             if campaign_id in video.matched:
                 continue  # matched by another delivery: it counts
             rows[campaign_id][video_id] = CampaignVideoRow(
-                campaign_id, video_id, video.creator_id, created_s, minute, "outside_window", created_s, why,
-                *engagement, version=0)
+                campaign_id, video_id, creator_id, at, at - at % 60, "outside_window", at, why, 0, 0, 0, 0, version=0)
     return SourceRecount(rows, read, bad, ignored)
 
 

@@ -36,6 +36,8 @@ def reconcile_command(
     --from-source from the source topics too — and compare with campaign_totals and
     campaign_minutes. Prints one row per campaign, then the first differing videos or minutes.
     Exit code 0 when everything agrees, 1 when anything differs, 2 on an error."""
+    import logging
+
     import orjson
 
     from forgood.audit.reconcile import reconcile
@@ -43,6 +45,8 @@ def reconcile_command(
     from forgood.domain.errors import ForgoodError
 
     settings = _settings()
+    if settings.log_level.upper() != "DEBUG":  # its own error names a failed broker; no client chatter
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         result = reconcile(settings, campaign, from_source, source_timeout_s=timeout)
     except ForgoodError as exc:
@@ -93,18 +97,23 @@ def print_differences(console: Console, checked: CampaignReconciliation) -> None
 def result_table(result: ReconcileResult) -> Table:
     """One row per campaign: videos, donation and removed as campaign_totals / the recount of
     campaign_videos / the source's recount (with --from-source), and the verdict."""
+    from rich import box
     from rich.table import Table
 
     from forgood.audit.recount import Figures
     from forgood.domain.money import format_minor
 
-    sides = "totals / rows / source" if result.from_source else "totals / rows"
-    table = Table(title="forgood reconcile: campaign_totals against recounts", title_justify="left")
-    table.add_column("campaign", overflow="fold")
-    table.add_column(f"videos ({sides})", justify="right")
-    table.add_column(f"donation ({sides})", justify="right")
-    table.add_column(f"removed ({sides})", justify="right")
-    table.add_column("verdict")
+    sides = "campaign_totals / recount of campaign_videos" + (" / recount of the source topics"
+                                                             if result.from_source else "")
+    table = Table(title="forgood reconcile", title_justify="left", caption=f"each cell: {sides}",
+                  caption_justify="left", box=box.SIMPLE_HEAD)
+    # on a narrow terminal the donations wrap at their " / ", the ids and counts stay whole
+    longest = max((len(c.campaign_id) for c in result.campaigns), default=8)
+    table.add_column("campaign", overflow="fold", min_width=min(longest, 24))
+    table.add_column("videos", justify="right", no_wrap=True)
+    table.add_column("donation", justify="right")
+    table.add_column("removed", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
 
     def money(minor: int | None, currency: str | None) -> str:
         if minor is None:

@@ -129,7 +129,7 @@ def test_outside_the_window_before_and_after_with_the_creation_as_status_time():
     assert result.rows["dance"] == {
         "v1": row("dance", "v1", "ann", before.created_at, "outside_window", before.created_at, "before_start"),
         "v2": row("dance", "v2", "ann", start, "counted", start, ""),
-        "v3": row("dance", "v3", "ann", end, "outside_window", end, "after_end", 5, 4, 3, 2),
+        "v3": row("dance", "v3", "ann", end, "outside_window", end, "after_end"),  # no engagement: never changes
     }
     assert result.rows["sing"] == {"v3": row("sing", "v3", "ann", end, "counted", end, "", 5, 4, 3, 2)}
 
@@ -150,6 +150,13 @@ def test_re_delivered_created_events_match_the_union_with_the_first_matching_cre
     both = run([outside, inside])
     assert both.rows["dance"]["v3"].status == "counted" and both.rows["sing"]["v3"].status == "counted"
     assert both.rows["dance"]["v3"].created_at == secs(outside.created_at)  # the first matching delivery's
+    # an outside_window row is its own delivery's: creator and time (the worker writes it from it)
+    late = made("v4", ("dance",), T0 + timedelta(hours=5), "fay", "e7")
+    other = made("v4", ("sing",), H1, "gus", "e8")
+    split = run([late, other], [Status("s1", "v4", "removed", "fraud", H1)], [Stats("t1", "v4", 9, 9, 9, 9, H1)])
+    assert split.rows["dance"] == {"v4": row("dance", "v4", "fay", late.created_at, "outside_window",
+                                             late.created_at, "after_end")}
+    assert split.rows["sing"] == {"v4": row("sing", "v4", "gus", H1, "removed", H1, "fraud", 9, 9, 9, 9)}
 
 
 def test_a_video_matching_no_campaign_and_carrying_none_of_their_tags_has_no_row():
@@ -237,10 +244,9 @@ def oracle(created: list[Created], statuses: list[Status], stats: list[Stats], c
                 out[c.id][video] = row(c.id, video, first.creator_id, first.created_at,
                                        "removed" if removed else "counted", status_at, reason, *engagement)
             elif any(carried(e, c) for e in deliveries):
-                why = next(e for e in deliveries if carried(e, c)).created_at
-                out[c.id][video] = row(c.id, video, first.creator_id, first.created_at, "outside_window",
-                                       first.created_at, "before_start" if why < c.starts_at else "after_end",
-                                       *engagement)
+                it = next(e for e in deliveries if carried(e, c))
+                out[c.id][video] = row(c.id, video, it.creator_id, it.created_at, "outside_window", it.created_at,
+                                       "before_start" if it.created_at < c.starts_at else "after_end")
     return out
 
 
