@@ -19,7 +19,7 @@ import os
 import random
 import shutil
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,20 @@ def snapshots(path: Path, prefix: str, count: int, seed: int) -> int:
                                  "observed_at": observed}))
     path.write_text("\n".join(lines) + "\n")
     return total
+
+
+def top_oracle(events_path: Path, stats_path: Path, limit: int = 10) -> list[dict]:
+    """The top videos the API must show, from the files produced: every video counted (none
+    removed), its one snapshot's engagement (0 without one), most views first, then likes,
+    then id; ``minute`` the start of its created_at minute."""
+    created = {e["video_id"]: datetime.fromisoformat(e["created_at"])
+               for e in map(json.loads, events_path.read_text().splitlines())}
+    stats = [json.loads(line) for line in stats_path.read_text().splitlines()]
+    stats.sort(key=lambda s: (-s["views"], -s["likes"], s["video_id"]))
+    return [{"video_id": s["video_id"], "views": s["views"], "likes": s["likes"], "shares": s["shares"],
+             "comments": s["comments"],
+             "minute": created[s["video_id"]].astimezone(UTC).replace(second=0).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for s in stats[:limit]]
 
 
 def wait_in(page, expression: str, timeout_ms: int, what: str) -> None:
@@ -151,8 +165,12 @@ def test_counter_page_rolls_up_live_and_has_no_console_errors(run_settings, proc
                     "the open page's raised counter to roll up to $914.00")
             status, api = get_json(f"{base}/api/campaigns/{CID}")
             assert page.text_content("[data-counter=creators]") == f"{api['creators']:,}"
-            # The top videos table shows what the API says (the campaign_videos rows the pipeline
-            # wrote, if any: the page re-reads them a few seconds after each pushed update).
+            # The top videos: the API's are the ten most viewed of the snapshots produced (read from
+            # the campaign_videos rows the pipeline wrote), and the page's table shows them (it
+            # re-reads them a few seconds after each pushed update).
+            expected_top = top_oracle(tmp_path / "first.jsonl", tmp_path / "stats.jsonl")
+            wait_until(lambda: get_json(f"{base}/api/campaigns/{CID}")[1]["top_videos"] == expected_top, 30,
+                       what="the API's top videos to equal the produced snapshots' top ten")
             top_ids = "Array.from(document.querySelectorAll('[data-top-rows] tr'), tr => tr.dataset.video)"
             wait_until(lambda: page.evaluate(top_ids) == [
                 v["video_id"] for v in (get_json(f"{base}/api/campaigns/{CID}")[1]["top_videos"] or [])], 30,
