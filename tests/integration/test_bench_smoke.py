@@ -31,4 +31,6 @@ def test_bench_smoke_completes_with_consistent_figures(run_settings, stack_setti
     assert figures["freshness_probes"] == 5
     assert 0 < figures["freshness_p50_s"] <= figures["freshness_p95_s"] <= figures["freshness_p99_s"]
     assert figures["state_changelog_bytes_per_video"] > 0
+    assert figures["audit_trail_eps"] > 0  # every video got its campaign_videos row
+    assert figures["sink_video_rows"] == 3000 and figures["sink_video_rows_per_s"] > 0, figures
     assert "end to end / raw ceiling" in text
