@@ -11,14 +11,26 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from forgood.audit.reconcile_diff import CampaignReconciliation, ReconcileResult
+    from forgood.domain.settings import Settings
 
 #: Differing minutes and videos listed per campaign (``--json`` lists them all, up to 1000 each).
 SHOWN = 10
 
 
+def quiet_kafka(settings: Settings) -> None:
+    """No Kafka client log lines below CRITICAL (unless FORGOOD_LOG_LEVEL is DEBUG): these
+    commands print their own error naming a failed broker, and kafka-python's warnings (a
+    slow poll, a reconnect) would only clutter the answer."""
+    import logging
+
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``forgood`` command line."""
     app.command("reconcile")(reconcile_command)
+    app.command("video")(video_command)
 
 
 def reconcile_command(
@@ -36,8 +48,6 @@ def reconcile_command(
     --from-source from the source topics too — and compare with campaign_totals and
     campaign_minutes. Prints one row per campaign, then the first differing videos or minutes.
     Exit code 0 when everything agrees, 1 when anything differs, 2 on an error."""
-    import logging
-
     import orjson
 
     from forgood.audit.reconcile import reconcile
@@ -45,8 +55,7 @@ def reconcile_command(
     from forgood.domain.errors import ForgoodError
 
     settings = _settings()
-    if settings.log_level.upper() != "DEBUG":  # its own error names a failed broker; no client chatter
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    quiet_kafka(settings)
     try:
         result = reconcile(settings, campaign, from_source, source_timeout_s=timeout)
     except ForgoodError as exc:
@@ -132,3 +141,51 @@ def result_table(result: ReconcileResult) -> Table:
             "OK" if checked.ok else f"DIFFERS ({len(checked.differences):,})",
         )
     return table
+
+
+def video_command(
+    campaign: str = typer.Argument(..., help="Campaign id."),
+    video_id: str = typer.Argument(..., help="Video id, as in its video-created event."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (what the API answers)."),
+) -> None:
+    """Did this video count? Its status for the campaign — counted, removed, outside_window or
+    unknown — with its event-time minute, when the status was set and why, from ClickHouse's
+    audit trail (the same answer as GET /api/campaigns/CAMPAIGN/videos/VIDEO_ID; never the
+    creator id). Exit code 0 with an answer (unknown included), 2 on an error (an unknown
+    campaign, Kafka or ClickHouse unreachable)."""
+    import orjson
+    from clickhouse_driver.errors import Error as ClickHouseError
+
+    from forgood.audit.lookup import lookup_video
+    from forgood.cli.campaigns import read_campaigns
+    from forgood.cli.cli import _fail, _fail_kafka, _kafka_errors, _settings, console
+    from sinks.clickhouse import connect
+
+    settings = _settings()
+    quiet_kafka(settings)
+    try:
+        campaigns = read_campaigns(settings)
+    except _kafka_errors() as exc:
+        _fail_kafka(settings, exc)
+    if campaign not in campaigns:
+        _fail(ValueError(f"no campaign {campaign!r} on {settings.campaigns_topic} "
+                         f"(known: {', '.join(sorted(campaigns)) or 'none'})"))
+    target = settings.clickhouse
+    client = connect(settings)
+    try:
+        answer = lookup_video(client, target.database, campaign, video_id)
+    except (ClickHouseError, OSError, EOFError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        _fail(ConnectionError(f"ClickHouse at {target.host}:{target.port} (database {target.database}) failed: "
+                              f"{first} (is it up? `forgood stack status`)"))
+    finally:
+        client.disconnect()
+    if as_json:
+        typer.echo(orjson.dumps(answer.to_json()).decode())
+        return
+    shown = answer.to_json()
+    width = max(len(name) for name in shown)
+    console.print(f"{answer.in_words()}", highlight=False, markup=False, style="bold")
+    for name, value in shown.items():
+        console.print(f"{name:<{width}}  {'—' if value is None else value}", soft_wrap=True, highlight=False,
+                      markup=False)

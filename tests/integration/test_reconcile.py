@@ -290,3 +290,39 @@ def test_an_unreachable_or_empty_server_is_a_clear_error(run_settings, clickhous
     assert cli(run_settings, "reconcile").exit_code == 0  # no campaign anywhere: nothing differs
     result = cli(run_settings, "reconcile", "--campaign", "nope")
     assert result.exit_code == 2 and "no campaign 'nope'" in flat(result.output), result.output
+
+
+def test_forgood_video_answers_each_status_as_the_audit_trail_says(run_settings, clickhouse, tmp_path, cli):
+    mix = Mix(run_settings, tmp_path, seed=15, videos=80)
+    mix.write()
+    by_status = {}
+    for _key, row in sorted(mix.rows.items()):
+        by_status.setdefault(row.status, row)
+    assert set(by_status) == {"counted", "removed", "outside_window"}
+    for status, row in by_status.items():
+        result = cli(run_settings, "video", row.campaign_id, row.video_id, "--json")
+        assert result.exit_code == 0, result.output
+        assert orjson.loads(result.output) == {
+            "campaign_id": row.campaign_id, "video_id": row.video_id, "status": status,
+            "minute": _iso(row.created_at - row.created_at % 60), "status_at": _iso(row.status_at),
+            "reason": row.reason or None}
+        shown = cli(run_settings, "video", row.campaign_id, row.video_id)
+        assert shown.exit_code == 0 and row.creator_id not in shown.output, shown.output
+        assert f"status {status}" in flat(shown.output) and f"video_id {row.video_id}" in flat(shown.output)
+    unknown = cli(run_settings, "video", "plain-usd", "v-never", "--json")
+    assert unknown.exit_code == 0 and orjson.loads(unknown.output) == {
+        "campaign_id": "plain-usd", "video_id": "v-never", "status": "unknown", "minute": None, "status_at": None,
+        "reason": None}
+    assert "Not found for this campaign" in cli(run_settings, "video", "plain-usd", "v-never").output
+    result = cli(run_settings, "video", "nope", "v-1")
+    assert result.exit_code == 2 and "error: no campaign 'nope'" in flat(result.output), result.output
+    down = run_settings.model_copy(update={"clickhouse_url": "clickhouse://127.0.0.1:1/forgood"})
+    result = cli(down, "video", "plain-usd", "v-1")
+    assert result.exit_code == 2 and "error: ClickHouse at 127.0.0.1:1" in flat(result.output), result.output
+    assert "Traceback" not in result.output
+
+
+def _iso(epoch: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
