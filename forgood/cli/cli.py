@@ -41,6 +41,9 @@ def _settings() -> Settings:
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # kafka-python 3's selector warns whenever a callback takes over 0.1 s (a busy 2-core
+    # machine): noise on a command's output, not a problem of the command.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     return settings
 
 
