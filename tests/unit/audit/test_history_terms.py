@@ -12,7 +12,6 @@ each row twice; the same reading runs on ClickHouse 18.16 in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,7 +37,7 @@ from forgood.domain.records import CampaignChange
 from forgood.domain.settings import Settings
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import migrate
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -225,17 +224,6 @@ def check_rows(client: Any, database: str) -> None:
     assert read_changes(client, database, "camp' OR '1'='1") == []
     assert client.execute(f"SELECT count() FROM {database}.campaign_changes") == [(len(ROWS),)]
 
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    yield client
-    client.close()
 
 
 def test_read_changes_on_current_clickhouse(chdb_client: ChdbClient) -> None:

@@ -16,7 +16,6 @@ chdb (ClickHouse in-process) stands behind clickhouse-driver's ``Client`` interf
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +26,7 @@ from forgood.domain.records import CampaignVideoRow
 from forgood.domain.settings import Settings
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import migrate
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 
 CAMPAIGN = "lookup-camp"
 OTHER = "other-camp"
@@ -151,17 +150,6 @@ def check_scenario(client: Any, database: str) -> None:
 
 
 # --- on chdb -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    yield client
-    client.close()
 
 
 def test_lookup_and_top_videos_on_current_clickhouse(chdb_client: ChdbClient) -> None:

@@ -20,22 +20,11 @@ from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoR
 from forgood.domain.settings import Settings
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import TABLES
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DB = "forgood_current_reconcile"
 
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory) -> ChdbClient:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    yield client
-    client.close()
 
 
 def campaign(cid: str, price: str, cap: str | None) -> Campaign:

@@ -11,7 +11,6 @@ chdb the tests fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,24 +24,13 @@ from forgood.domain.records import CampaignVideoRow
 from forgood.domain.settings import Settings
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import migrate
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 
 AS_OF = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 CUT = int(AS_OF.timestamp())
 NOW = CUT + 3_600
 ODD = "it's \\ a \"test\"\t✓"  # quotes, a backslash, a tab and a non-ASCII character in an id
 
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory) -> Iterator[ChdbClient]:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb-statements"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    yield client
-    client.close()
 
 
 def campaign(price: str = "2.00", cap: str | None = "9.00") -> Campaign:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +29,7 @@ from forgood.serve.api import make_app
 from forgood.serve.openapi import OPENAPI
 from forgood.serve.state import CounterState
 from forgood.serve.videos import VideoReader
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 from tests.unit.audit.test_lookup import (
     CAMPAIGN,
     EXPECTED_LOOKUPS,
@@ -48,16 +48,10 @@ ALL_ROWS = [r for group in ROWS for r in group]
 
 
 @pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    write_scenario(client, DB)
-    yield client
-    client.close()
+def chdb_client(chdb_client: ChdbClient) -> ChdbClient:
+    """tests/unit/conftest.py's current ClickHouse, holding the lookup scenario."""
+    write_scenario(chdb_client, DB)
+    return chdb_client
 
 
 def make_state(ready: bool = True) -> CounterState:

@@ -34,23 +34,12 @@ from forgood.serve import sources
 from sinks import schema
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import MIGRATIONS, MINUTES, TABLES, TOTALS, check_columns, migrate
-from tests.support.chdb_client import MISSING, ChdbClient
+from tests.support.chdb_client import ChdbClient
 
 TOP = 2**64 - 1  # versions use the whole UInt64 range
 NOW = 1_795_546_830  # a fixed "now" (epoch s): the same answers on every run
 MINUTE = NOW // 60 * 60
 
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory) -> ChdbClient:
-    try:
-        client = ChdbClient(tmp_path_factory.mktemp("chdb"))
-    except ImportError:
-        client = None
-    if client is None:  # a failure, never a skip: CI must not pass without the current ClickHouse
-        pytest.fail(MISSING, pytrace=False)
-    yield client
-    client.close()
 
 
 def settings_for(database: str) -> Settings:
