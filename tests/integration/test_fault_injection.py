@@ -52,6 +52,7 @@ from forgood.stack.process import is_alive
 from producers.campaigns import publish_campaigns
 from producers.sending import SendReport, finish, send_raw
 from sinks.clickhouse import connect
+from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.badinputs import one_of_each
 from tests.support.badinputs_status_stats import one_of_each_stats, one_of_each_status
 from tests.support.eventset import generate, make_campaigns, oracle
@@ -293,6 +294,9 @@ def test_faults_change_nothing(mix, stack_settings, tmp_path_factory):
         assert not wrong, f"{len(wrong)} mismatches (key, got, want): {sorted(wrong, key=str)[:20]}\n{procs.tail()}"
         assert not missing_dead, f"bad inputs not dead-lettered: {missing_dead}\n{procs.tail()}"
         assert not unexpected_dead, f"good events dead-lettered: {unexpected_dead[:10]}\n{procs.tail()}"
+        # Issue 14: every figure recounted from campaign_videos and from the source topics agrees
+        # (the only change under load was a raised cap: no window or hashtag changed).
+        assert_reconciles(procs, "--from-source")
     finally:
         procs.stop_all()
         if os.environ.get("FORGOOD_KEEP_FAULT_DATA"):  # post-mortem: keep topics and database

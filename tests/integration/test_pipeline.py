@@ -14,6 +14,7 @@ import pytest
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
+from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.eventset import generate, make_campaigns, oracle, write_campaigns, write_events
 from tests.support.readback import read_back
 from tests.support.topics import read_topic
@@ -76,6 +77,10 @@ def test_replayed_events_end_exactly_as_the_oracle_says_across_a_worker_crash(
     assert {r.value for r in dead} >= set(invalid_lines(lines)), procs.tail()
     assert {"not_json", "not_utf8", "not_object", "missing_field", "no_timezone", "no_hashtags",
             "null_field"} <= reasons
+
+    # Issue 14: every figure recounted from campaign_videos and from the source topics agrees
+    # (the campaigns' terms never changed during the run).
+    assert_reconciles(procs, "--from-source")
 
 
 def test_forgood_run_stops_cleanly_on_sigterm(run_settings, procs):

@@ -18,6 +18,7 @@ import pytest
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
+from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.eventset import BASE, make_campaigns, write_campaigns, write_events
 from tests.support.readback import read_back, read_back_counts
 from tests.support.removals_oracle import TOTAL_FIELDS, Created, Event, Stats, Status, audit_oracle, oracle
@@ -160,3 +161,7 @@ def test_removals_and_engagement_end_exactly_as_the_oracle_says_across_a_worker_
     api_order = [COUNTS.index(f) for f in TOTAL_FIELDS]
     wait_until(lambda: {cid: tuple(row[i] for i in api_order) for cid, row in api_counts(base).items()} == want,
                60, what="the API to equal the oracle")
+
+    # Issue 14: every figure recounted from campaign_videos and from the source topics agrees
+    # (the campaigns' terms never changed during the run).
+    assert_reconciles(procs, "--from-source")
