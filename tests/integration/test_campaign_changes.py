@@ -14,7 +14,7 @@ import pytest
 
 from forgood.domain.campaigns import parse_campaigns
 from producers.campaigns import publish_campaigns
-from tests.integration.test_audit_end_to_end import assert_reconciles
+from tests.support.reconciling import assert_reconciles
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -100,7 +100,7 @@ def test_widened_window_counts_events_processed_after_the_change(run_settings, p
     # The 4 events processed before the change stay uncounted (replaying them would count them).
     assert procs.run("produce", "--from", str(tmp_path / "early"), "--quiet").returncode == 0
     wait_until(lambda: totals(clickhouse, db).get("windowed") == (10, 3, 100), 60, what="replayed early events")
-    # Issue 14: the window changed mid-run, and the worker keeps what it decided under the earlier
-    # terms (the early videos' outside_window rows until their replay), which a recount of the
-    # source under today's terms cannot know: recount campaign_videos against the aggregates only.
-    assert_reconciles(procs)
+    # Issue 14: the early videos were written as outside_window before the change; their replay
+    # wrote counted rows of a higher version, so the trail now agrees with a recount of the
+    # source under today's terms (before the replay, --from-source would name those 4 videos).
+    assert_reconciles(procs, "--from-source")

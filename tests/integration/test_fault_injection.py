@@ -52,13 +52,13 @@ from forgood.stack.process import is_alive
 from producers.campaigns import publish_campaigns
 from producers.sending import SendReport, finish, send_raw
 from sinks.clickhouse import connect
-from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.badinputs import one_of_each
 from tests.support.badinputs_status_stats import one_of_each_stats, one_of_each_status
 from tests.support.eventset import generate, make_campaigns, oracle
 from tests.support.fault_mix import created_of, interleave, status_and_stats
 from tests.support.processes import Processes
 from tests.support.readback import read_back, read_back_counts
+from tests.support.reconciling import assert_reconciles
 from tests.support.removals_oracle import Status
 from tests.support.removals_oracle import oracle as removals_oracle
 from tests.support.reporting import SUMMARIES

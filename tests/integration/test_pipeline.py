@@ -14,9 +14,9 @@ import pytest
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.eventset import generate, make_campaigns, oracle, write_campaigns, write_events
 from tests.support.readback import read_back
+from tests.support.reconciling import assert_reconciles
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_until
 

@@ -18,9 +18,9 @@ import pytest
 
 from forgood.domain.campaigns import load_campaign_file
 from producers.campaigns import publish_campaigns
-from tests.integration.test_audit_end_to_end import assert_reconciles
 from tests.support.eventset import BASE, make_campaigns, write_campaigns, write_events
 from tests.support.readback import read_back, read_back_counts
+from tests.support.reconciling import assert_reconciles
 from tests.support.removals_oracle import TOTAL_FIELDS, Created, Event, Stats, Status, audit_oracle, oracle
 from tests.support.serving import COUNTS, api_counts, free_port, start_serve, wait_ready
 from tests.support.waiting import wait_until
