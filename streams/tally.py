@@ -241,7 +241,8 @@ class TallyBook:
         unchanged = 0
         for position, item in enumerate(batch.videos):
             is_new = item.video_id not in aggregate.entries
-            change = aggregate.observe(MatchedVideo(item.video_id, item.creator_id, item.created_s), item.state)
+            matched = MatchedVideo(item.video_id, item.creator_id, item.created_s)
+            change = aggregate.observe(matched, item.state)
             if change is None:
                 unchanged += 1
                 continue
@@ -249,7 +250,7 @@ class TallyBook:
             assert state is not None
             if is_new:
                 new_videos.append(item)
-                videos.append((item.video_id, item.creator_id, item.created_s))
+                videos.append(matched)
             if state.observed:
                 states.append((item.video_id, state))
             if first_new < 0:

@@ -122,14 +122,15 @@ def result_table(result: ReconcileResult) -> Table:
     table.add_column("videos", justify="right", no_wrap=True)
     table.add_column("donation", justify="right")
     table.add_column("removed", justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
+    verdicts = ["OK" if c.ok else f"DIFFERS ({len(c.differences):,})" for c in result.campaigns]
+    table.add_column("verdict", no_wrap=True, min_width=max(map(len, verdicts), default=7))
 
     def money(minor: int | None, currency: str | None) -> str:
         if minor is None:
             return "?"
         return format_minor(minor, currency) if currency else f"{minor:,} minor"
 
-    for checked in result.campaigns:
+    for checked, verdict in zip(result.campaigns, verdicts, strict=True):
         figures: list[Figures] = [checked.totals, checked.rows]
         if checked.source is not None:
             figures.append(checked.source)
@@ -138,7 +139,7 @@ def result_table(result: ReconcileResult) -> Table:
             " / ".join(f"{f.videos:,}" for f in figures),
             " / ".join(money(f.donation_minor, checked.currency) for f in figures),
             " / ".join(f"{f.removed:,}" for f in figures),
-            "OK" if checked.ok else f"DIFFERS ({len(checked.differences):,})",
+            verdict,
         )
     return table
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -134,7 +133,7 @@ def test_a_contract_must_name_every_field_in_order():
 
 def test_to_columns_and_from_row_convert_epoch_seconds():
     columns = CampaignMinute.contract.to_columns([MINUTE])
-    assert columns == [["dance"], [datetime.fromtimestamp(M, tz=UTC)], [3], [600], [V]]
+    assert columns == [["dance"], [M], [3], [600], [V]]  # epoch seconds as ints: DateTime takes them as is
     assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V, 0, 0, 0, 0, 0)) == TOTAL
     engaged = CampaignTotal("dance", 3, 2, 600, "USD", M + 7, V, 1, 81_000_000, 5, 6, 7)
     assert CampaignTotal.contract.from_row(("dance", 3, 2, 600, "USD", M + 7, V, 1, 81_000_000, 5, 6, 7)) == engaged
@@ -264,15 +263,14 @@ def test_the_sink_writes_each_table_from_its_contract_keeping_the_newest_version
         sink.add(row)
     assert sink.buffered == 4
     assert sink.write() == 4
-    utc = lambda s: datetime.fromtimestamp(s, tz=UTC)  # noqa: E731
-    assert client.calls == [
+    assert client.calls == [  # epoch seconds go to DateTime columns as ints
         ("INSERT INTO fg.campaign_totals_versions "
          "(campaign_id, videos, creators, donation_minor, currency, updated_at, version, removed, views, likes, "
          "shares, comments) VALUES",
-         [["dance", "music"], [3, 1], [2, 1], [600, 50], ["USD", "GBP"], [utc(M + 7), utc(M)], [V, V],
+         [["dance", "music"], [3, 1], [2, 1], [600, 50], ["USD", "GBP"], [M + 7, M], [V, V],
           [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]]),
         ("INSERT INTO fg.campaign_minutes_versions (campaign_id, minute, videos, donation_minor, version) VALUES",
-         [["dance", "dance"], [utc(M), utc(M + 60)], [3, 1], [600, 200], [V, V]]),
+         [["dance", "dance"], [M, M + 60], [3, 1], [600, 200], [V, V]]),
     ]
     assert sink.buffered == 0 and sink.write() == 0
 
