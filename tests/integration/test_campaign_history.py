@@ -32,10 +32,10 @@ from forgood.domain.kafka import make_consumer
 from forgood.domain.records import CampaignChange
 from forgood.domain.settings import Settings, get_settings
 from sinks.clickhouse import ClickHouseSink
+from tests.support.history_rows import check_rows, write_rows
 from tests.support.processes import Processes
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_until
-from tests.unit.audit.test_history_terms import check_rows, write_rows
 
 pytestmark = pytest.mark.integration
 

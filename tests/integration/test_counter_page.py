@@ -315,7 +315,7 @@ def test_did_my_video_count_form_and_top_videos(run_settings, procs, clickhouse,
     table lists the campaign's exact top ten. ClickHouse holds the scenario of
     tests/unit/audit/test_lookup.py (the answers written out there by hand), written through
     the sink; ``forgood serve`` runs alone."""
-    from tests.unit.audit.test_lookup import CAMPAIGN, EXPECTED_TOP, QUOTED, ROWS, T0, oracle_top, write_scenario
+    from tests.support.lookup_scenario import CAMPAIGN, EXPECTED_TOP, QUOTED, ROWS, T0, oracle_top, write_scenario
 
     sync_api = browser_api()
     publish_campaigns(run_settings, parse_campaigns({"campaigns": [

@@ -18,7 +18,7 @@ from forgood.domain.records import CampaignMinute, CampaignTotal
 from forgood.serve.sources import load_clickhouse
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import MIGRATIONS, MINUTES, TOTALS, check_columns, migrate
-from tests.unit.sinks.test_schema_on_current_clickhouse import upgrade_from_migration_1
+from tests.support.schema_upgrade import upgrade_from_migration_1
 
 pytestmark = pytest.mark.integration
 

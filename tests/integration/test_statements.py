@@ -32,8 +32,8 @@ from forgood.domain.settings import get_settings
 from producers.campaigns import publish_campaigns
 from sinks.clickhouse import ClickHouseSink
 from sinks.schema import migrate
-from tests.unit.audit.test_render_formats import parse_statement_csv
-from tests.unit.audit.test_statement_rules import oracle
+from tests.support.statement_csv import parse_statement_csv
+from tests.support.statement_rows_oracle import oracle
 
 pytestmark = pytest.mark.integration
 

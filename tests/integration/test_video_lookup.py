@@ -25,9 +25,7 @@ from forgood.domain.settings import Settings
 from forgood.serve.videos import TIMEOUT_S, TOP_TTL_S
 from producers.campaigns import publish_campaigns
 from sinks.clickhouse import ClickHouseSink
-from tests.support.serving import campaign_spec, free_port, get_json, start_serve, wait_ready
-from tests.support.waiting import wait_until
-from tests.unit.audit.test_lookup import (
+from tests.support.lookup_scenario import (
     CAMPAIGN,
     EXPECTED_LOOKUPS,
     EXPECTED_TOP,
@@ -36,6 +34,8 @@ from tests.unit.audit.test_lookup import (
     oracle_top,
     write_scenario,
 )
+from tests.support.serving import campaign_spec, free_port, get_json, start_serve, wait_ready
+from tests.support.waiting import wait_until
 
 ALL_ROWS = [r for group in ROWS for r in group]
 

@@ -8,7 +8,6 @@ fallback, for a currency symbol the core font lacks and for text outside Latin-1
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import shutil
@@ -28,6 +27,7 @@ from forgood.audit.store import Settlement
 from forgood.domain.campaigns import Campaign
 from forgood.domain.money import from_minor
 from forgood.domain.records import CampaignChange, CampaignVideoRow
+from tests.support.statement_csv import parse_statement_csv
 
 AS_OF = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 CUT = int(AS_OF.timestamp())
@@ -72,46 +72,6 @@ def test_json_is_the_document_with_exact_integers():
 
 
 # --------------------------------------------------------------------------- CSV
-
-INTS = {"price_minor", "cap_minor", "videos", "participants", "removed", "outside_window", "donation_minor",
-        "settled_minor", "due_minor", "paid_minor", "change_id", "views", "terms.price_minor", "terms.cap_minor"}
-
-
-def value(field: str, text: str):
-    if field in INTS:
-        return None if text == "" else int(text)
-    return text
-
-
-def parse_statement_csv(text: str) -> tuple[dict, dict]:
-    """A statement CSV back as (the JSON document, the summary's formatted column)."""
-    lines = list(csv.reader(io.StringIO(text, newline="")))
-    sections: dict[str, list[dict]] = {}
-    i = 0
-    while i < len(lines):
-        if not lines[i]:
-            i += 1
-            continue
-        (name,), header = lines[i], lines[i + 1]
-        i += 2
-        items = []
-        while i < len(lines) and lines[i]:
-            items.append(dict(zip(header, lines[i], strict=True)))
-            i += 1
-        sections[name] = items
-    document: dict = {"terms": {}}
-    formatted = {}
-    for item in sections.pop("summary"):
-        field, text = item["field"], item["value"]
-        formatted[field] = item["formatted"]
-        if field.startswith("terms."):
-            document["terms"][field.removeprefix("terms.")] = text.split(" ") if field == "terms.hashtags" \
-                else value(field, text)
-        else:
-            document[field] = value(field, text)
-    for name, items in sections.items():
-        document[name] = [{k: value(k, v) for k, v in item.items()} for item in items]
-    return document, formatted
 
 
 @pytest.mark.parametrize("videos", [False, True])

@@ -30,7 +30,7 @@ from forgood.serve.openapi import OPENAPI
 from forgood.serve.state import CounterState
 from forgood.serve.videos import VideoReader
 from tests.support.chdb_client import ChdbClient
-from tests.unit.audit.test_lookup import (
+from tests.support.lookup_scenario import (
     CAMPAIGN,
     EXPECTED_LOOKUPS,
     EXPECTED_TOP,
