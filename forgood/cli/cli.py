@@ -417,12 +417,24 @@ def bench(
     scale_out: bool = typer.Option(True, help="Also run with two workers."),
     json_out: Path = typer.Option(Path("bench.json"), "--json", help="Write the figures here."),
     campaigns_file: Path | None = typer.Option(None, "--campaigns", help="Campaign mix."),
+    scale: int = typer.Option(0, help="Instead: the scale phase, one campaign with this many videos "
+                                      "(15000000 for #MusicShapedMe; takes most of an hour and several GB)."),
+    checkpoint: int = typer.Option(1_000_000, help="With --scale: the first measuring point, in videos."),
 ) -> None:
-    """Measure raw ceiling, end-to-end throughput, freshness, state cost and scale-out."""
+    """Measure raw ceiling, end-to-end throughput, freshness, state cost and scale-out; or, with
+    --scale N, one campaign of N videos: memory and disk per video, catch-up rate against a plain
+    kafka-python consumer, and recovery after a SIGKILL of its owner."""
     from forgood.cli.bench import print_result, run_bench
 
     settings = _settings()
     logging.getLogger().setLevel(logging.WARNING)
+    if scale:
+        from forgood.cli.bench_scale import print_scale, run_scale
+
+        figures = run_scale(settings, videos=scale, checkpoint=checkpoint, partitions=partitions, json_path=json_out)
+        print_scale(figures)
+        console.print(f"figures written to {json_out}")
+        return
     result = run_bench(settings, events=events, probes=probes, partitions=partitions, scale_out=scale_out,
                        campaigns_file=campaigns_file or settings.campaigns_file, json_path=json_out)
     print_result(result)
