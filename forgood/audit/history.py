@@ -35,6 +35,7 @@ from typing import Any
 
 from clickhouse_driver.errors import ServerException
 
+from forgood.audit.store import quote
 from forgood.domain.campaigns import Campaign
 from forgood.domain.money import from_minor
 from forgood.domain.records import CampaignChange
@@ -126,17 +127,12 @@ def terms_after(changes: Iterable[CampaignChange]) -> dict[str, str] | None:
     return apply_changes(None, ((c.what, c.old, c.new) for c in sorted(changes, key=order_key)))
 
 
-def _quote(text: str) -> str:
-    """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def changes_sql(database: str, campaign_id: str) -> str:
     """The SELECT of one campaign's history rows from the ``campaign_changes`` view (each row
     once however often the sink wrote it), ``changed_at`` as epoch seconds. Runs on ClickHouse
     18.16 and current releases."""
     return (f"SELECT campaign_id, change_id, what, old, new, toUInt32(changed_at), changed_by "
-            f"FROM {database}.campaign_changes WHERE campaign_id = {_quote(campaign_id)}")
+            f"FROM {database}.campaign_changes WHERE campaign_id = {quote(campaign_id)}")
 
 
 def read_changes(client: Any, database: str, campaign_id: str) -> list[CampaignChange]:

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from clickhouse_driver.errors import ServerException
-from clickhouse_driver.util.escape import escape_param
 
+from forgood.audit.store import quote
 from forgood.domain.records import STATUSES, CampaignVideoRow
 from sinks.schema import VIDEOS
 
@@ -60,13 +60,6 @@ def iso_utc(epoch_s: int | None) -> str | None:
     if epoch_s is None:
         return None
     return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def sql_string(value: str) -> str:
-    """``value`` as a ClickHouse string literal, escaped as clickhouse-driver escapes parameters."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return str(escape_param(value, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +144,7 @@ def lookup_video(client: Any, database: str, campaign_id: str, video_id: str) ->
     ClickHouse and network errors other than a missing schema propagate.
     """
     contract = CampaignVideoRow.contract
-    where = f"campaign_id = {sql_string(campaign_id)} AND video_id = {sql_string(video_id)}"
+    where = f"campaign_id = {quote(campaign_id)} AND video_id = {quote(video_id)}"
     try:
         rows = client.execute(contract.latest_sql(VIDEOS.qualified(database), where))
     except ServerException as exc:
@@ -182,7 +175,7 @@ def top_videos_sql(database: str, campaign_id: str, limit: int) -> str:
         " argMax(comments, version) AS top_comments,"
         " toUInt32(argMax(minute, version)) AS top_minute"
         f" FROM {VIDEOS.qualified(database)}"
-        f" WHERE campaign_id = {sql_string(campaign_id)}"
+        f" WHERE campaign_id = {quote(campaign_id)}"
         " GROUP BY video_id"
         ") WHERE top_status = 'counted'"
         " ORDER BY top_views DESC, top_likes DESC, video_id ASC"

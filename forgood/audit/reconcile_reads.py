@@ -17,16 +17,13 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from forgood.audit import store
 from forgood.audit.recount import Figures, Minutes
+from forgood.audit.store import quote
 from forgood.domain.kafka import make_consumer, read_to_end
 from forgood.domain.records import CampaignMinute, CampaignTotal, CampaignVideoRow
 from forgood.domain.settings import Settings
 from sinks.schema import MINUTES, TOTALS, VIDEOS
-
-
-def quote(text: str) -> str:
-    """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def campaign_ids(client: Any, database: str) -> set[str]:
@@ -58,13 +55,9 @@ def read_minutes(client: Any, database: str, campaign_id: str) -> Minutes:
 
 
 def read_video_rows(client: Any, database: str, campaign_id: str) -> dict[str, CampaignVideoRow]:
-    """One campaign's ``campaign_videos`` rows (newest versions) by video id."""
-    sql = CampaignVideoRow.contract.latest_sql(VIDEOS.qualified(database), f"campaign_id = {quote(campaign_id)}")
-    rows: dict[str, CampaignVideoRow] = {}
-    for values in client.execute(sql):
-        row: CampaignVideoRow = CampaignVideoRow.contract.from_row(values)
-        rows[row.video_id] = row
-    return rows
+    """One campaign's ``campaign_videos`` rows (newest versions) by video id
+    (:func:`forgood.audit.store.read_video_rows`, keyed)."""
+    return {row.video_id: row for row in store.read_video_rows(client, database, campaign_id)}
 
 
 def read_sources(settings: Settings, timeout_s: float) -> tuple[list[bytes | None], ...]:

@@ -24,9 +24,8 @@ written, by the worker's own rules and parsers:
   ``status_at`` = ``created_at``, engagement 0;
 * status and stats events join by ``video_id`` with :class:`~forgood.domain.video_state.VideoState`'s
   merge (status: latest ``at``, at an equal ``at`` ``removed`` wins; engagement: latest
-  ``observed_at``, at an equal one each counter's maximum). The reason is that of the status
-  event with the greatest ``(at, removed, REMOVAL_REASONS.index(reason))`` — the same chain,
-  extended by the reason's order so that it is one event's;
+  ``observed_at``, at an equal one each counter's maximum; the state keeps the deciding status
+  event's reason, at an equal ``at`` and status the later one in ``REMOVAL_REASONS``);
 * a matched video is ``removed`` for its campaigns if its merged state is removed, else
   ``counted``; ``status_at`` is its latest status event's ``at`` floored to whole seconds
   (its ``created_at`` when there was none), ``reason`` that event's reason (``""`` when
@@ -52,8 +51,8 @@ from forgood.domain.errors import InvalidEvent
 from forgood.domain.events import parse_video_created
 from forgood.domain.hashtags import normalize_hashtag
 from forgood.domain.records import CampaignVideoRow
-from forgood.domain.video_events import REMOVAL_REASONS, parse_video_stats, parse_video_status
-from forgood.domain.video_state import VideoState, epoch_us
+from forgood.domain.video_events import parse_video_stats, parse_video_status
+from forgood.domain.video_state import VideoState, epoch_us, reason_code
 
 #: Source topic kinds, in ``Settings.source_topics`` order.
 KINDS = ("created", "status", "stats")
@@ -73,19 +72,6 @@ class _Video:
     #: Campaigns whose hashtag a delivery carried outside their window: the first such
     #: delivery's (creator_id, created_s, reason).
     outside: dict[str, tuple[str, int, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Status:
-    """The winning status event of a video so far: ordered by (at, removed, reason order)."""
-
-    at_us: int
-    removed: bool
-    reason_order: int
-
-    @property
-    def reason(self) -> str:
-        return REMOVAL_REASONS[self.reason_order]
 
 
 @dataclass
@@ -160,7 +146,6 @@ def recount_source(
 
     ignored = 0
     states: dict[str, VideoState] = {}
-    latest: dict[str, _Status] = {}
     for raw in statuses:
         read["status"] += 1
         try:
@@ -171,15 +156,9 @@ def recount_source(
         if status.video_id not in created_ids:
             ignored += 1
             continue
-        at_us, removed = epoch_us(status.at), status.status == "removed"
-        candidate = _Status(at_us, removed, REMOVAL_REASONS.index(status.reason))
-        best = latest.get(status.video_id)
-        if best is None or (candidate.at_us, candidate.removed, candidate.reason_order) > (
-            best.at_us, best.removed, best.reason_order
-        ):
-            latest[status.video_id] = candidate
         state = states.get(status.video_id, VideoState())
-        states[status.video_id] = state.merge(VideoState.of_status(at_us, removed))
+        states[status.video_id] = state.merge(VideoState.of_status(
+            epoch_us(status.at), status.status == "removed", reason_code(status.reason)))
     for raw in stats:
         read["stats"] += 1
         try:
@@ -197,13 +176,12 @@ def recount_source(
     rows: dict[str, dict[str, CampaignVideoRow]] = {c.id: {} for c in campaign_list}
     for video_id, video in videos.items():
         state = states.get(video_id, VideoState())
-        winner = latest.get(video_id)
         created_s, minute = video.created_s, video.created_s - video.created_s % 60
         engagement = state.engagement
         if video.matched:
             status_text = "removed" if state.removed else "counted"
-            status_at = winner.at_us // _US if winner else created_s
-            reason = winner.reason if winner else ""
+            status_at = created_s if state.status_at is None else state.status_at // _US
+            reason = state.reason_text
             for campaign_id in video.matched:
                 rows[campaign_id][video_id] = CampaignVideoRow(
                     campaign_id, video_id, video.creator_id, created_s, minute, status_text, status_at, reason,

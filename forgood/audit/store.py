@@ -8,7 +8,8 @@ newest version per key is picked with ``argMax`` through the record contracts).
 
 * :func:`read_video_rows` — a campaign's audit rows (``campaign_videos``), newest version of each;
 * :func:`read_settlements` — a campaign's settlements, oldest ``as_of`` first;
-* :func:`insert_settlement` — one immutable ``settlements`` row (only ``forgood settle`` calls it).
+* :func:`insert_settlement` — one immutable ``settlements`` row (only ``forgood settle`` calls it);
+* :func:`quote` — a string as a ClickHouse literal, for every audit query's WHERE.
 
 Times are epoch seconds (``int``) throughout, as in :mod:`forgood.domain.records`.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clickhouse_driver import Client
+from clickhouse_driver.util.escape import escape_param
 
 from forgood.domain.contracts import Column, RecordContract
 from forgood.domain.records import CampaignVideoRow
@@ -65,9 +67,12 @@ SETTLEMENT_CONTRACT: RecordContract[Settlement] = RecordContract(
 
 
 def quote(text: str) -> str:
-    """``text`` as a ClickHouse string literal (backslash and quote escaped), for ids in a
-    WHERE: the same on 18.16 and current releases, and on chdb, which takes no query parameters."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``text`` as a ClickHouse string literal, escaped as clickhouse-driver escapes query
+    parameters (values are quoted here because chdb, which the tests run the same SQL on,
+    takes no parameters): the same on 18.16 and current releases. TypeError for a non-string."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string, got {type(text).__name__}")
+    return str(escape_param(text, None))
 
 
 def read_video_rows(client: Client, database: str, campaign_id: str) -> list[CampaignVideoRow]:
