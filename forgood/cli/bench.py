@@ -32,6 +32,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,7 +91,9 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> Settings:
+def namespace(base: Settings, tag: str, state_root: Path, partitions: int) -> Settings:
+    """``base`` in a fresh namespace named ``tag`` + 8 hex digits: its own topics, consumer
+    groups, ClickHouse database and state folder (under ``state_root``), metrics ports off."""
     rid = f"{tag}{uuid.uuid4().hex[:8]}"
     return base.model_copy(update={
         "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created",
@@ -205,12 +208,15 @@ def _counted(client: Client, db: str) -> int:
         return -1
 
 
-def _wait_counted(client: Client, db: str, target: int, timeout: float) -> float | None:
+def _wait_at_least(read: Callable[[Client, str], int], client: Client, db: str, target: int, timeout: float,
+                   interval: float = 0.02) -> float | None:
+    """When ``read(client, db)`` first reached ``target`` (monotonic time), polled every
+    ``interval`` s; None if not within ``timeout`` s."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if _counted(client, db) >= target:
+        if read(client, db) >= target:
             return time.monotonic()
-        time.sleep(0.02)
+        time.sleep(interval)
     return None
 
 
@@ -221,8 +227,13 @@ def _pipeline(settings: Settings, workers: int, logs: Path) -> list[Child]:
     return children
 
 
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes (0 when it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
@@ -243,7 +254,7 @@ def _changelog_bytes(settings: Settings) -> int:
 def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, ...], tags: list[str],
                 state_root: Path, workers: int,
                 progress: Progress) -> tuple[float, int, Settings, list[Child]]:
-    settings = _namespace(base, "e" if workers == 1 else "s", state_root, result.partitions)
+    settings = namespace(base, "e" if workers == 1 else "s", state_root, result.partitions)
     ensure_topics(settings, extra=changelog_topics(settings))
     publish_campaigns(settings, campaigns)
     logs = settings.state_dir / "logs"
@@ -251,10 +262,10 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, 
     client = connect(settings)
     db = settings.clickhouse.database
     _produce(settings, _payloads(1, tags, offset=-1))  # warm-up: group joins, schema
-    if _wait_counted(client, db, 1, 180) is None:
+    if _wait_at_least(_counted, client, db, 1, 180) is None:
         stop_all(children)
         raise RuntimeError(f"warm-up event never reached ClickHouse; see {logs}")
-    rss_before = _rss_bytes(children[0].process.pid)
+    rss_before = rss_bytes(children[0].process.pid)
     n = result.events
     payloads = _payloads(n, tags)
     task = progress.add_task(f"end to end, {workers} worker(s)", total=n)
@@ -276,10 +287,10 @@ def _end_to_end(base: Settings, result: BenchResult, campaigns: tuple[Campaign, 
     counted = _counted(client, db) - 1
     elapsed = (done_at or time.monotonic()) - started
     if workers == 1 and done_at:
-        audited_at = _wait_audited(client, db, n + 1, 120)
+        audited_at = _wait_at_least(_audited, client, db, n + 1, 120, interval=0.05)
         result.audit_trail_eps = n / (audited_at - started) if audited_at else 0.0
     if workers == 1:
-        result.state_memory_bytes_per_video = max(0, _rss_bytes(children[0].process.pid) - rss_before) / max(1, n)
+        result.state_memory_bytes_per_video = max(0, rss_bytes(children[0].process.pid) - rss_before) / max(1, n)
         # The pipeline's own pace once the producer no longer competes for the cores.
         if done_at and producer_done and done_at - producer_done[0] > 1.0:
             result.end_to_end_after_producer_eps = (n - producer_done[1]) / (done_at - producer_done[0])
@@ -294,22 +305,12 @@ def _audited(client: Client, db: str) -> int:
         return -1
 
 
-def _wait_audited(client: Client, db: str, target: int, timeout: float) -> float | None:
-    """When ``campaign_videos`` first held ``target`` keys (monotonic time); None if not in ``timeout``."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if _audited(client, db) >= target:
-            return time.monotonic()
-        time.sleep(0.05)
-    return None
-
-
 def _sink_video_rows(base: Settings, result: BenchResult, state_root: Path, rows: int, progress: Progress) -> None:
     """Phase 6's second half: ``rows`` per-video rows (records of 2,000, as the owners send
     them) produced to a fresh namespace's rows topic first, then a sink alone; rows/s from its
     first row visible in ``campaign_videos_versions`` until all are (from the sink's start
     when they all land in one write)."""
-    settings = _namespace(base, "a", state_root, result.partitions)
+    settings = namespace(base, "a", state_root, result.partitions)
     ensure_topics(settings)
     now = int(time.time())
     records = [
@@ -464,7 +465,7 @@ def run_bench(base: Settings, *, events: int, probes: int, partitions: int, scal
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         # 1. raw ceiling
-        raw = _namespace(base, "r", state_root, partitions)
+        raw = namespace(base, "r", state_root, partitions)
         ensure_topics(raw)
         payloads = _payloads(events, tags)
         result.produce_eps = events / _produce(raw, payloads, progress, "producing for the raw ceiling")

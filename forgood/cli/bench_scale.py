@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forgood import stack
+from forgood.cli.bench import namespace, rss_bytes
 from forgood.cli.processes import Child, spawn, stop_all
 from forgood.domain.campaigns import Campaign
 from forgood.domain.kafka import bootstrap_servers, make_consumer
@@ -195,16 +195,6 @@ def anchor_rate(settings: Settings, expected: int) -> float:
         consumer.close(autocommit=False)
 
 
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def changelog_disk_bytes(settings: Settings, layout: StackLayout) -> int:
     """Bytes of the worker tables' changelog segments on the local broker's disk (``*.log``,
     under the stack's ``layout``)."""
@@ -234,14 +224,7 @@ def run_scale(base: Settings, *, videos: int, checkpoint: int, partitions: int, 
     stack.up(base)
     checkpoint = checkpoint if 0 < checkpoint < videos else max(1, videos // 3)
     result = ScaleResult(videos=videos, checkpoint=checkpoint, partitions=partitions)
-    rid = f"x{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(update={
-        "topic_prefix": f"{rid}-", "video_topic": f"{rid}-video-created", "status_topic": f"{rid}-video-status",
-        "stats_topic": f"{rid}-video-stats", "app_id": f"forgood-{rid}",
-        "clickhouse_url": base.clickhouse_url.rsplit("/", 1)[0] + f"/forgood_{rid}",
-        "state_dir": (base.state_dir / "bench" / rid).resolve(), "partitions": partitions,
-        "worker_metrics_port": 0, "sink_metrics_port": 0,
-    })
+    settings = namespace(base, "x", (base.state_dir / "bench").resolve(), partitions)
     layout = StackLayout.for_settings(base)  # the stack's files: under the base state dir
     now = datetime.now(UTC)
     campaign = Campaign.model_validate({
@@ -279,10 +262,10 @@ def run_scale(base: Settings, *, videos: int, checkpoint: int, partitions: int, 
             if started is None and matched:
                 started = time.monotonic()
                 result.startup_s = started - spawned
-                result.rss_bytes_at_start = _rss(worker.process.pid)
+                result.rss_bytes_at_start = rss_bytes(worker.process.pid)
             if at_checkpoint is None and matched >= checkpoint:
                 at_checkpoint = time.monotonic()
-                result.rss_bytes_per_video_at_checkpoint = _rss(worker.process.pid) / max(1, matched)
+                result.rss_bytes_per_video_at_checkpoint = rss_bytes(worker.process.pid) / max(1, matched)
                 result.disk_bytes_per_video_at_checkpoint = changelog_disk_bytes(settings, layout) / max(1, matched)
             if matched >= videos:
                 break
@@ -290,7 +273,7 @@ def run_scale(base: Settings, *, videos: int, checkpoint: int, partitions: int, 
                 raise RuntimeError(f"the worker counted {matched} of {videos} videos; see {logs}")
             time.sleep(0.5)
         at_n = time.monotonic()
-        result.rss_bytes_at_n = _rss(worker.process.pid)
+        result.rss_bytes_at_n = rss_bytes(worker.process.pid)
         result.rss_bytes_per_video_at_n = result.rss_bytes_at_n / videos
         result.rss_growth_bytes_per_video = (result.rss_bytes_at_n - result.rss_bytes_at_start) / videos
         result.disk_bytes_per_video_at_n = changelog_disk_bytes(settings, layout) / videos
